@@ -1,0 +1,133 @@
+/** node:crypto backend (OpenSSL): the fast default in Node. */
+import * as nc from 'node:crypto';
+import { KeypostError } from '../errors.js';
+import { isAcceptableEd25519Key } from './edkeys.js';
+import { xchachaSubkey } from './xchacha.js';
+import type { CryptoBackend } from './types.js';
+
+// Fixed DER prefixes wrapping raw 32-byte keys (RFC 8410).
+const ED_SPKI = Buffer.from('302a300506032b6570032100', 'hex');
+const ED_PKCS8 = Buffer.from('302e020100300506032b657004220420', 'hex');
+const X_SPKI = Buffer.from('302a300506032b656e032100', 'hex');
+const X_PKCS8 = Buffer.from('302e020100300506032b656e04220420', 'hex');
+
+const u8 = (b: Buffer): Uint8Array => new Uint8Array(b.buffer, b.byteOffset, b.length);
+const der = (prefix: Buffer, raw: Uint8Array) => Buffer.concat([prefix, raw]);
+
+const edPrivate = (seed: Uint8Array) => nc.createPrivateKey({ key: der(ED_PKCS8, seed), format: 'der', type: 'pkcs8' });
+const rawPublic = (k: nc.KeyObject): Uint8Array => u8(k.export({ format: 'der', type: 'spki' }).subarray(12));
+
+// KeyObject creation costs about as much as a hash; verified keys recur, so cache them.
+const PUB_CACHE_MAX = 8192;
+const pubCache = new Map<string, nc.KeyObject>();
+function edPublic(pk: Uint8Array): nc.KeyObject {
+  const id = Buffer.from(pk.buffer, pk.byteOffset, 32).toString('latin1');
+  let k = pubCache.get(id);
+  if (!k) {
+    k = nc.createPublicKey({ key: der(ED_SPKI, pk), format: 'der', type: 'spki' });
+    if (pubCache.size >= PUB_CACHE_MAX) pubCache.delete(pubCache.keys().next().value!);
+    pubCache.set(id, k);
+  }
+  return k;
+}
+
+function checkLen(b: Uint8Array, n: number, what: string) {
+  if (!(b instanceof Uint8Array) || b.length !== n) throw new KeypostError('INVALID_ARGUMENT', `${what} must be ${n} bytes`);
+}
+
+function aeadSeal(alg: 'chacha20-poly1305', key: Uint8Array, nonce: Uint8Array, pt: Uint8Array, aad?: Uint8Array): Uint8Array {
+  const c = nc.createCipheriv(alg, key, nonce, { authTagLength: 16 });
+  if (aad) c.setAAD(aad, { plaintextLength: pt.length });
+  const out = Buffer.concat([c.update(pt), c.final(), c.getAuthTag()]);
+  return u8(out);
+}
+
+function aeadOpen(alg: 'chacha20-poly1305', key: Uint8Array, nonce: Uint8Array, ct: Uint8Array, aad?: Uint8Array): Uint8Array | null {
+  if (ct.length < 16) return null;
+  const d = nc.createDecipheriv(alg, key, nonce, { authTagLength: 16 });
+  d.setAuthTag(ct.subarray(ct.length - 16));
+  if (aad) d.setAAD(aad, { plaintextLength: ct.length - 16 });
+  const body = d.update(ct.subarray(0, ct.length - 16));
+  try {
+    return u8(Buffer.concat([body, d.final()]));
+  } catch {
+    body.fill(0); // never hand out unauthenticated plaintext
+    return null;
+  }
+}
+
+export const nodeBackend: CryptoBackend = {
+  name: 'node',
+  ed25519PublicKey(seed) {
+    checkLen(seed, 32, 'seed');
+    return rawPublic(nc.createPublicKey(edPrivate(seed)));
+  },
+  ed25519Signer(seed) {
+    checkLen(seed, 32, 'seed');
+    const priv = edPrivate(seed);
+    const publicKey = rawPublic(nc.createPublicKey(priv));
+    return { publicKey, sign: (m) => u8(nc.sign(null, m, priv)) };
+  },
+  ed25519Verify(sig, msg, pk) {
+    if (sig.length !== 64 || !isAcceptableEd25519Key(pk)) return false;
+    try {
+      // OpenSSL checks S < L and compares the encoding of R, i.e. cofactorless and canonical.
+      return nc.verify(null, msg, edPublic(pk), sig);
+    } catch {
+      return false;
+    }
+  },
+  x25519PublicKey(sk) {
+    checkLen(sk, 32, 'X25519 secret key');
+    return rawPublic(nc.createPublicKey(nc.createPrivateKey({ key: der(X_PKCS8, sk), format: 'der', type: 'pkcs8' })));
+  },
+  x25519KeyPair(sk) {
+    checkLen(sk, 32, 'X25519 secret key');
+    const privateKey = nc.createPrivateKey({ key: der(X_PKCS8, sk), format: 'der', type: 'pkcs8' });
+    const publicKey = rawPublic(nc.createPublicKey(privateKey));
+    return {
+      publicKey,
+      sharedSecret(peer) {
+        checkLen(peer, 32, 'X25519 public key');
+        let s: Buffer;
+        try {
+          const pub = nc.createPublicKey({ key: der(X_SPKI, peer), format: 'der', type: 'spki' });
+          s = nc.diffieHellman({ privateKey, publicKey: pub });
+        } catch {
+          // OpenSSL refuses to derive an all-zero secret; report it as the small-order key it is.
+          throw new KeypostError('KEY_SMALL_ORDER', 'X25519 shared secret is all zero');
+        }
+        if (s.every((x) => x === 0)) throw new KeypostError('KEY_SMALL_ORDER', 'X25519 shared secret is all zero');
+        return u8(s);
+      },
+    };
+  },
+  sha256: (d) => u8(nc.createHash('sha256').update(d).digest()),
+  sha512: (d) => u8(nc.createHash('sha512').update(d).digest()),
+  hkdfSha256: (ikm, salt, info, len) => new Uint8Array(nc.hkdfSync('sha256', ikm, salt, info, len)),
+  chacha20poly1305Seal(key, nonce, pt, aad) {
+    checkLen(key, 32, 'key');
+    checkLen(nonce, 12, 'nonce');
+    return aeadSeal('chacha20-poly1305', key, nonce, pt, aad);
+  },
+  chacha20poly1305Open(key, nonce, ct, aad) {
+    checkLen(key, 32, 'key');
+    checkLen(nonce, 12, 'nonce');
+    return aeadOpen('chacha20-poly1305', key, nonce, ct, aad);
+  },
+  xchacha20poly1305Seal(key, nonce, pt, aad) {
+    checkLen(key, 32, 'key');
+    checkLen(nonce, 24, 'nonce');
+    const { subkey, nonce12 } = xchachaSubkey(key, nonce);
+    return aeadSeal('chacha20-poly1305', subkey, nonce12, pt, aad);
+  },
+  xchacha20poly1305Open(key, nonce, ct, aad) {
+    checkLen(key, 32, 'key');
+    checkLen(nonce, 24, 'nonce');
+    const { subkey, nonce12 } = xchachaSubkey(key, nonce);
+    return aeadOpen('chacha20-poly1305', subkey, nonce12, ct, aad);
+  },
+  scrypt: (pass, salt, logN, len) =>
+    u8(nc.scryptSync(pass, salt, len, { N: 2 ** logN, r: 8, p: 1, maxmem: 2 ** logN * 8 * 128 * 2 + 1024 * 1024 })),
+  randomBytes: (n) => u8(nc.randomBytes(n)),
+};

@@ -1,0 +1,12 @@
+export * from './labels.js';
+export * from './time.js';
+export * from './signer.js';
+export { resolveSigner, checkSignature, type SignedBy, type VerifyContext } from './signed.js';
+export * from './certs.js';
+export * from './assertions.js';
+export * from './records.js';
+export * from './pow.js';
+export * from './envelope.js';
+export * from './notification.js';
+export * from './delivery.js';
+export * from './keyfile.js';

@@ -1,0 +1,181 @@
+/**
+ * The canonical msgpack engine. A schema (see schema.ts) lists each structure's integer
+ * keys, types and limits; this file turns values into bytes and back.
+ *
+ * Canonical means: maps have unsigned integer keys in ascending order, no duplicates;
+ * every integer, string, binary, array and map header uses its shortest form; only the
+ * types a schema names appear (no floats, nil, extensions). Decoding validates against
+ * the schema and then re-encodes: input that is not byte-for-byte the canonical
+ * encoding of what it decoded to is refused. That one comparison catches unsorted or
+ * duplicate keys, long-form headers, invalid UTF-8 and anything else that would give
+ * one value two encodings, so a signature can never be replayed under another byte form.
+ */
+import { Packr, Unpackr } from 'msgpackr';
+import { KeypostError } from '../errors.js';
+import { equal } from '../bytes/index.js';
+
+const packr = new Packr({ useRecords: false, mapsAsObjects: false, variableMapSize: true, moreTypes: false, bundleStrings: false });
+const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: false, int64AsType: 'number', moreTypes: false, bundleStrings: false });
+
+const UTF8 = new TextEncoder();
+/** Integers are unsigned and at most 2^53-1; protocol times are Unix seconds. */
+export const MAX_UINT = Number.MAX_SAFE_INTEGER;
+
+// ---- field types -------------------------------------------------------------------
+
+interface Base<V> {
+  readonly kind: string;
+  /** Phantom: the TypeScript type of a decoded value. */
+  readonly _v?: V;
+}
+export interface UintT extends Base<number> { kind: 'uint'; min: number; max: number }
+export interface BytesT extends Base<Uint8Array> { kind: 'bytes'; min: number; max: number }
+export interface TextT extends Base<string> { kind: 'text'; min: number; max: number }
+export interface BoolT extends Base<boolean> { kind: 'bool' }
+export interface ListT<V> extends Base<V[]> { kind: 'list'; of: FieldType<V>; min: number; max: number }
+export interface StructT<O> extends Base<O> { kind: 'struct'; name: string; fields: readonly FieldDef[]; maxSize: number }
+export type FieldType<V> = (UintT | BytesT | TextT | BoolT | ListT<any> | StructT<any>) & Base<V>;
+
+interface FieldDef {
+  readonly key: number;
+  readonly name: string;
+  readonly type: FieldType<any>;
+  readonly optional: boolean;
+}
+
+export const uint = (max = MAX_UINT, min = 0): UintT => ({ kind: 'uint', min, max });
+/** `bytes(32)` is exactly 32 bytes; `bytes(0, 1024)` is 0..1024. */
+export const bytes = (minOrLen: number, max?: number): BytesT => ({ kind: 'bytes', min: minOrLen, max: max ?? minOrLen });
+/** Text limits are in UTF-8 bytes. */
+export const text = (max: number, min = 0): TextT => ({ kind: 'text', min, max });
+export const bool = (): BoolT => ({ kind: 'bool' });
+export const list = <V>(of: FieldType<V>, max: number, min = 0): ListT<V> => ({ kind: 'list', of, min, max });
+
+type Spec = Record<string, readonly [number, FieldType<any>] | readonly [number, FieldType<any>, 'optional']>;
+type ValueOf<F> = F extends Base<infer V> ? V : never;
+type RequiredKeys<S extends Spec> = { [K in keyof S]: S[K] extends readonly [number, any, 'optional'] ? never : K }[keyof S];
+type OptionalKeys<S extends Spec> = Exclude<keyof S, RequiredKeys<S>>;
+export type Infer<S extends Spec> = { -readonly [K in RequiredKeys<S>]: ValueOf<S[K][1]> } & {
+  -readonly [K in OptionalKeys<S>]?: ValueOf<S[K][1]>;
+};
+export type Decoded<T> = T extends StructT<infer O> ? O : never;
+
+/** Define a structure. `maxSize` bounds its whole encoding, checked before decoding starts. */
+export function struct<S extends Spec>(name: string, maxSize: number, spec: S): StructT<Infer<S>> {
+  const fields = Object.entries(spec)
+    .map(([n, d]) => ({ key: d[0], name: n, type: d[1], optional: d[2] === 'optional' }))
+    .sort((a, b) => a.key - b.key);
+  for (let i = 1; i < fields.length; i++) {
+    if (fields[i]!.key === fields[i - 1]!.key) throw new Error(`${name}: duplicate key ${fields[i]!.key}`);
+  }
+  return { kind: 'struct', name, fields, maxSize };
+}
+
+// ---- conversion: value <-> msgpack data model, with validation -----------------------
+
+const err = (code: 'WIRE_BAD_TYPE' | 'WIRE_TOO_LARGE' | 'WIRE_MISSING_FIELD' | 'WIRE_UNKNOWN_FIELD', path: string, what: string) =>
+  new KeypostError(code, `${path}: ${what}`);
+
+function checkLength(n: number, t: { min: number; max: number }, path: string, unit: string) {
+  if (n > t.max) throw err('WIRE_TOO_LARGE', path, `${n} ${unit} > ${t.max}`);
+  if (n < t.min) throw err('WIRE_BAD_TYPE', path, `${n} ${unit} < ${t.min}`);
+}
+
+/**
+ * Validate `v` against `t`. `toWire` converts objects to Maps (for encoding);
+ * otherwise Maps become objects and Buffers plain Uint8Arrays (for decoding).
+ */
+function convert(t: FieldType<any>, v: unknown, path: string, toWire: boolean): unknown {
+  switch (t.kind) {
+    case 'uint':
+      if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) throw err('WIRE_BAD_TYPE', path, 'expected unsigned integer');
+      if (v > t.max || v < t.min) throw err('WIRE_BAD_TYPE', path, `${v} outside ${t.min}..${t.max}`);
+      return v;
+    case 'bool':
+      if (typeof v !== 'boolean') throw err('WIRE_BAD_TYPE', path, 'expected boolean');
+      return v;
+    case 'bytes':
+      if (!(v instanceof Uint8Array)) throw err('WIRE_BAD_TYPE', path, 'expected binary');
+      checkLength(v.length, t, path, 'bytes');
+      // Decoded Buffers are views into the input; copy so callers own what they get.
+      return toWire ? v : new Uint8Array(v);
+    case 'text': {
+      if (typeof v !== 'string') throw err('WIRE_BAD_TYPE', path, 'expected text');
+      // Fast bound before encoding: UTF-8 needs at least one byte per UTF-16 unit, at most three.
+      if (v.length > t.max) throw err('WIRE_TOO_LARGE', path, `text longer than ${t.max} bytes`);
+      const n = v.length * 3 <= t.max ? v.length : UTF8.encode(v).length;
+      checkLength(n, t, path, 'bytes');
+      if (toWire && !v.isWellFormed()) throw err('WIRE_BAD_TYPE', path, 'text is not well-formed Unicode');
+      return v;
+    }
+    case 'list': {
+      if (!Array.isArray(v)) throw err('WIRE_BAD_TYPE', path, 'expected array');
+      checkLength(v.length, t, path, 'items');
+      return v.map((x, i) => convert(t.of, x, `${path}[${i}]`, toWire));
+    }
+    case 'struct':
+      return toWire ? structToMap(t, v, path) : mapToStruct(t, v, path);
+  }
+}
+
+function structToMap(t: StructT<any>, v: unknown, path: string): Map<number, unknown> {
+  if (typeof v !== 'object' || v === null) throw err('WIRE_BAD_TYPE', path, `expected ${t.name}`);
+  const o = v as Record<string, unknown>;
+  const m = new Map<number, unknown>();
+  for (const f of t.fields) {
+    const x = o[f.name];
+    if (x === undefined) {
+      if (!f.optional) throw err('WIRE_MISSING_FIELD', `${path}.${f.name}`, 'required');
+      continue;
+    }
+    m.set(f.key, convert(f.type, x, `${path}.${f.name}`, true));
+  }
+  for (const k of Object.keys(o)) {
+    if (o[k] !== undefined && !t.fields.some((f) => f.name === k)) throw err('WIRE_UNKNOWN_FIELD', path, `no field ${k} in ${t.name}`);
+  }
+  return m;
+}
+
+function mapToStruct(t: StructT<any>, v: unknown, path: string): Record<string, unknown> {
+  if (!(v instanceof Map)) throw err('WIRE_BAD_TYPE', path, `expected map for ${t.name}`);
+  const out: Record<string, unknown> = {};
+  for (const k of v.keys()) {
+    if (!t.fields.some((f) => f.key === k)) throw err('WIRE_UNKNOWN_FIELD', path, `unknown key ${String(k)} in ${t.name}`);
+  }
+  for (const f of t.fields) {
+    if (!v.has(f.key)) {
+      if (!f.optional) throw err('WIRE_MISSING_FIELD', `${path}.${f.name}`, 'required');
+      continue;
+    }
+    out[f.name] = convert(f.type, v.get(f.key), `${path}.${f.name}`, false);
+  }
+  return out;
+}
+
+// ---- public entry points -------------------------------------------------------------
+
+/** Encode a value as the canonical bytes of structure `t`. Refuses values the schema refuses. */
+export function encode<O>(t: StructT<O>, value: O): Uint8Array {
+  const m = structToMap(t, value, t.name);
+  const b = packr.pack(m);
+  if (b.length > t.maxSize) throw new KeypostError('WIRE_TOO_LARGE', `${t.name}: ${b.length} bytes > ${t.maxSize}`);
+  return new Uint8Array(b.buffer, b.byteOffset, b.length).slice();
+}
+
+/**
+ * Decode canonical bytes of structure `t`. Throws KeypostError with a WIRE_* code for
+ * anything oversized, malformed, truncated, trailing, unknown or non-canonical.
+ */
+export function decode<O>(t: StructT<O>, input: Uint8Array): O {
+  if (!(input instanceof Uint8Array)) throw new KeypostError('INVALID_ARGUMENT', `${t.name}: expected bytes`);
+  if (input.length > t.maxSize) throw new KeypostError('WIRE_TOO_LARGE', `${t.name}: ${input.length} bytes > ${t.maxSize}`);
+  let raw: unknown;
+  try {
+    raw = unpackr.unpack(input);
+  } catch (e) {
+    throw new KeypostError('WIRE_MALFORMED', `${t.name}: ${(e as Error).message}`);
+  }
+  const value = mapToStruct(t, raw, t.name) as O;
+  if (!equal(encode(t, value), input)) throw new KeypostError('WIRE_NONCANONICAL', `${t.name}: not the canonical encoding`);
+  return value;
+}
