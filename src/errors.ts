@@ -20,7 +20,8 @@ export const ERROR_CODES = {
   KEY_UNSUPPORTED: 'a key names an algorithm this implementation does not support',
   // signatures, certificates and time
   BAD_SIGNATURE: 'a signature does not verify over its label and bytes',
-  CERT_INVALID: 'a subkey certificate does not belong to the signer, or is revoked',
+  CERT_INVALID: 'a subkey certificate does not belong to the identity that claims it',
+  KEY_REVOKED: 'the signing key, or the identity behind it, has been revoked',
   CERT_PURPOSE: 'a subkey was used for a purpose its certificate does not allow',
   EXPIRED: 'the object is past its expiry (beyond the clock-skew allowance)',
   NOT_YET_VALID: 'the object is not valid yet (beyond the clock-skew allowance)',
@@ -37,6 +38,7 @@ export const ERROR_CODES = {
   POW_INSUFFICIENT: 'the proof-of-work stamp has fewer leading zero bits than required',
   // local files and arguments
   KEYFILE_PASSPHRASE: 'the key file cannot be opened with this passphrase',
+  KEYFILE_EXISTS: 'refusing to overwrite an existing key file',
   KEYFILE_PERMISSIONS: 'the key file is readable by others than its owner',
   INVALID_ARGUMENT: 'a function was called with an argument outside its contract',
 } as const;

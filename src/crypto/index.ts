@@ -16,9 +16,9 @@ export const backends: Readonly<Record<CryptoBackend['name'], CryptoBackend>> = 
 let active: CryptoBackend = nodeBackend;
 
 export function useBackend(name: CryptoBackend['name']): void {
-  const b = backends[name];
-  if (!b) throw new KeypostError('INVALID_ARGUMENT', `unknown crypto backend ${String(name)}`);
-  active = b;
+  // own keys only: 'toString', 'constructor', '__proto__' are not backends
+  if (!Object.hasOwn(backends, name)) throw new KeypostError('INVALID_ARGUMENT', `unknown crypto backend ${String(name)}`);
+  active = backends[name];
 }
 
 export const crypto = (): CryptoBackend => active;

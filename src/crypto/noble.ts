@@ -16,6 +16,12 @@ function checkLen(b: Uint8Array, n: number, what: string) {
   if (!(b instanceof Uint8Array) || b.length !== n) throw new KeypostError('INVALID_ARGUMENT', `${what} must be ${n} bytes`);
 }
 
+// The KDFs' numeric parameters are checked here, identically in both backends, so that both refuse
+// the same inputs with the same typed error (the libraries disagree: scrypt length 0, error types).
+function checkKdf(what: string, n: number, min: number, max = Number.MAX_SAFE_INTEGER) {
+  if (!Number.isInteger(n) || n < min || n > max) throw new KeypostError('INVALID_ARGUMENT', `${what} out of range`);
+}
+
 function open(f: () => Uint8Array): Uint8Array | null {
   try {
     return f();
@@ -66,7 +72,10 @@ export const nobleBackend: CryptoBackend = {
   },
   sha256: (d) => sha256(d),
   sha512: (d) => sha512(d),
-  hkdfSha256: (ikm, salt, info, len) => hkdf(sha256, ikm, salt, info, len),
+  hkdfSha256(ikm, salt, info, len) {
+    checkKdf('HKDF length', len, 0, 255 * 32);
+    return hkdf(sha256, ikm, salt, info, len);
+  },
   chacha20poly1305Seal(key, nonce, pt, aad) {
     checkLen(key, 32, 'key');
     checkLen(nonce, 12, 'nonce');
@@ -87,6 +96,10 @@ export const nobleBackend: CryptoBackend = {
     checkLen(nonce, 24, 'nonce');
     return open(() => xchacha20poly1305(key, nonce, aad).decrypt(ct));
   },
-  scrypt: (pass, salt, logN, len) => scrypt(pass, salt, { N: 2 ** logN, r: 8, p: 1, dkLen: len, maxmem: 2 ** logN * 8 * 128 * 2 + 1024 * 1024 }),
+  scrypt(pass, salt, logN, len) {
+    checkKdf('scrypt logN', logN, 1);
+    checkKdf('scrypt length', len, 1);
+    return scrypt(pass, salt, { N: 2 ** logN, r: 8, p: 1, dkLen: len, maxmem: 2 ** logN * 8 * 128 * 2 + 1024 * 1024 });
+  },
   randomBytes: (n) => randomBytes(n),
 };

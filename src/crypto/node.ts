@@ -5,17 +5,18 @@ import { isAcceptableEd25519Key } from './edkeys.js';
 import { xchachaSubkey } from './xchacha.js';
 import type { CryptoBackend } from './types.js';
 
-// Fixed DER prefixes wrapping raw 32-byte keys (RFC 8410).
-const ED_SPKI = Buffer.from('302a300506032b6570032100', 'hex');
-const ED_PKCS8 = Buffer.from('302e020100300506032b657004220420', 'hex');
-const X_SPKI = Buffer.from('302a300506032b656e032100', 'hex');
-const X_PKCS8 = Buffer.from('302e020100300506032b656e04220420', 'hex');
+// Raw 32-byte keys enter and leave OpenSSL as JWK (RFC 8037), not DER: with Node 20's OpenSSL 3
+// the DER decoder/encoder costs 60-500 µs per key, the JWK path (raw key import) 1-30 µs; see
+// docs/performance.md. For a private key Node reads only `d` and derives the public key itself.
+type Okp = 'Ed25519' | 'X25519';
+const b64u = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.length).toString('base64url');
+const okpPrivate = (crv: Okp, raw: Uint8Array) => nc.createPrivateKey({ key: { kty: 'OKP', crv, d: b64u(raw), x: '' }, format: 'jwk' });
+const okpPublic = (crv: Okp, raw: Uint8Array) => nc.createPublicKey({ key: { kty: 'OKP', crv, x: b64u(raw) }, format: 'jwk' });
 
 const u8 = (b: Buffer): Uint8Array => new Uint8Array(b.buffer, b.byteOffset, b.length);
-const der = (prefix: Buffer, raw: Uint8Array) => Buffer.concat([prefix, raw]);
 
-const edPrivate = (seed: Uint8Array) => nc.createPrivateKey({ key: der(ED_PKCS8, seed), format: 'der', type: 'pkcs8' });
-const rawPublic = (k: nc.KeyObject): Uint8Array => u8(k.export({ format: 'der', type: 'spki' }).subarray(12));
+const edPrivate = (seed: Uint8Array) => okpPrivate('Ed25519', seed);
+const rawPublic = (k: nc.KeyObject): Uint8Array => new Uint8Array(Buffer.from(k.export({ format: 'jwk' }).x ?? '', 'base64url'));
 
 // KeyObject creation costs about as much as a hash; verified keys recur, so cache them.
 const PUB_CACHE_MAX = 8192;
@@ -24,7 +25,7 @@ function edPublic(pk: Uint8Array): nc.KeyObject {
   const id = Buffer.from(pk.buffer, pk.byteOffset, 32).toString('latin1');
   let k = pubCache.get(id);
   if (!k) {
-    k = nc.createPublicKey({ key: der(ED_SPKI, pk), format: 'der', type: 'spki' });
+    k = okpPublic('Ed25519', pk);
     if (pubCache.size >= PUB_CACHE_MAX) pubCache.delete(pubCache.keys().next().value!);
     pubCache.set(id, k);
   }
@@ -33,6 +34,12 @@ function edPublic(pk: Uint8Array): nc.KeyObject {
 
 function checkLen(b: Uint8Array, n: number, what: string) {
   if (!(b instanceof Uint8Array) || b.length !== n) throw new KeypostError('INVALID_ARGUMENT', `${what} must be ${n} bytes`);
+}
+
+// The KDFs' numeric parameters are checked here, identically in both backends, so that both refuse
+// the same inputs with the same typed error (the libraries disagree: scrypt length 0, error types).
+function checkKdf(what: string, n: number, min: number, max = Number.MAX_SAFE_INTEGER) {
+  if (!Number.isInteger(n) || n < min || n > max) throw new KeypostError('INVALID_ARGUMENT', `${what} out of range`);
 }
 
 function aeadSeal(alg: 'chacha20-poly1305', key: Uint8Array, nonce: Uint8Array, pt: Uint8Array, aad?: Uint8Array): Uint8Array {
@@ -79,11 +86,11 @@ export const nodeBackend: CryptoBackend = {
   },
   x25519PublicKey(sk) {
     checkLen(sk, 32, 'X25519 secret key');
-    return rawPublic(nc.createPublicKey(nc.createPrivateKey({ key: der(X_PKCS8, sk), format: 'der', type: 'pkcs8' })));
+    return rawPublic(nc.createPublicKey(okpPrivate('X25519', sk)));
   },
   x25519KeyPair(sk) {
     checkLen(sk, 32, 'X25519 secret key');
-    const privateKey = nc.createPrivateKey({ key: der(X_PKCS8, sk), format: 'der', type: 'pkcs8' });
+    const privateKey = okpPrivate('X25519', sk);
     const publicKey = rawPublic(nc.createPublicKey(privateKey));
     return {
       publicKey,
@@ -91,7 +98,7 @@ export const nodeBackend: CryptoBackend = {
         checkLen(peer, 32, 'X25519 public key');
         let s: Buffer;
         try {
-          const pub = nc.createPublicKey({ key: der(X_SPKI, peer), format: 'der', type: 'spki' });
+          const pub = okpPublic('X25519', peer);
           s = nc.diffieHellman({ privateKey, publicKey: pub });
         } catch {
           // OpenSSL refuses to derive an all-zero secret; report it as the small-order key it is.
@@ -104,7 +111,10 @@ export const nodeBackend: CryptoBackend = {
   },
   sha256: (d) => u8(nc.createHash('sha256').update(d).digest()),
   sha512: (d) => u8(nc.createHash('sha512').update(d).digest()),
-  hkdfSha256: (ikm, salt, info, len) => new Uint8Array(nc.hkdfSync('sha256', ikm, salt, info, len)),
+  hkdfSha256(ikm, salt, info, len) {
+    checkKdf('HKDF length', len, 0, 255 * 32);
+    return new Uint8Array(nc.hkdfSync('sha256', ikm, salt, info, len));
+  },
   chacha20poly1305Seal(key, nonce, pt, aad) {
     checkLen(key, 32, 'key');
     checkLen(nonce, 12, 'nonce');
@@ -127,7 +137,10 @@ export const nodeBackend: CryptoBackend = {
     const { subkey, nonce12 } = xchachaSubkey(key, nonce);
     return aeadOpen('chacha20-poly1305', subkey, nonce12, ct, aad);
   },
-  scrypt: (pass, salt, logN, len) =>
-    u8(nc.scryptSync(pass, salt, len, { N: 2 ** logN, r: 8, p: 1, maxmem: 2 ** logN * 8 * 128 * 2 + 1024 * 1024 })),
+  scrypt(pass, salt, logN, len) {
+    checkKdf('scrypt logN', logN, 1);
+    checkKdf('scrypt length', len, 1);
+    return u8(nc.scryptSync(pass, salt, len, { N: 2 ** logN, r: 8, p: 1, maxmem: 2 ** logN * 8 * 128 * 2 + 1024 * 1024 }));
+  },
   randomBytes: (n) => u8(nc.randomBytes(n)),
 };

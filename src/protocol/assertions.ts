@@ -34,7 +34,8 @@ export type AssertionContent =
   | { type: 'policy'; policy: Policy };
 
 const LOCAL = /^[a-z0-9](?:[a-z0-9._+-]{0,62}[a-z0-9])?$/;
-const DOMAIN = /^(?=.{1,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/;
+// Domains in their ASCII (punycode) form, so internationalised TLDs (xn--...) are allowed.
+const DOMAIN = /^(?=.{1,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+(?:[a-z]{2,63}|xn--[a-z0-9-]{1,59})$/;
 
 /** Legacy names are lowercase `local@domain`; one spelling, so both directions compare exactly. */
 export function parseLegacyName(name: string): { local: string; domain: string } {

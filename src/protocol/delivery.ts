@@ -5,7 +5,7 @@
  */
 import { KeypostError } from '../errors.js';
 import { equal } from '../bytes/index.js';
-import { crypto, type RandomSource } from '../crypto/index.js';
+import type { RandomSource } from '../crypto/index.js';
 import { addressOf } from '../identity/index.js';
 import { decode, encode } from '../wire/index.js';
 import {
@@ -21,12 +21,15 @@ import {
 } from '../wire/schema.js';
 import { checkStoreUrl } from './assertions.js';
 import { LABELS } from './labels.js';
-import { checkSignature, resolveSigner, signBytes, type SignedBy, type VerifyContext } from './signed.js';
+import { checkSignature, resolveSigner, signBytes, signedObjectKey, type SignedBy, type VerifyContext } from './signed.js';
 import { PURPOSE, type Signer } from './signer.js';
 import { DEFAULT_SKEW } from './time.js';
 
 /** Fetch requests and receipts are fresh: older than this (plus skew) is refused. */
 export const FRESHNESS = 600;
+
+/** How long a replay cache must remember a fresh object: its whole acceptance window. */
+export const replayWindow = (skew = DEFAULT_SKEW): number => FRESHNESS + 2 * skew;
 
 function checkFresh(time: number, ctx: VerifyContext, what: string) {
   const skew = ctx.skew ?? DEFAULT_SKEW;
@@ -43,6 +46,7 @@ export interface Verified<B> {
   /** Address of the signing identity. */
   from: Uint8Array;
   signedBy: SignedBy;
+  /** SHA-256 of the signed body: the replay-cache key. */
   hash: Uint8Array;
 }
 
@@ -61,7 +65,7 @@ export function verifyReceipt(bytes: Uint8Array, ctx: VerifyContext & { id?: Uin
   checkFresh(body.time, ctx, 'receipt');
   const signedBy = resolveSigner(c, body.recipient, [PURPOSE.device, PURPOSE.storeDelegate], ctx);
   checkSignature(c, LABELS.receipt, signedBy);
-  return { body, from: addressOf(body.recipient), signedBy, hash: crypto().sha256(bytes) };
+  return { body, from: addressOf(body.recipient), signedBy, hash: signedObjectKey(c) };
 }
 
 // ---- retractions ---------------------------------------------------------------------
@@ -80,7 +84,7 @@ export function verifyRetraction(bytes: Uint8Array, ctx: VerifyContext & { id?: 
   if (body.time > ctx.now + (ctx.skew ?? DEFAULT_SKEW)) throw new KeypostError('NOT_YET_VALID', 'retraction from the future');
   const signedBy = resolveSigner(c, body.sender, [PURPOSE.device], ctx);
   checkSignature(c, LABELS.retraction, signedBy);
-  return { body, from: addressOf(body.sender), signedBy, hash: crypto().sha256(bytes) };
+  return { body, from: addressOf(body.sender), signedBy, hash: signedObjectKey(c) };
 }
 
 // ---- fetch requests ------------------------------------------------------------------
@@ -94,7 +98,7 @@ export function makeFetchRequest(o: { requester: Signer; id: Uint8Array; store: 
 /**
  * A fetch request is bound to one store (so it cannot be replayed at another) and is
  * fresh; the caller checks `from` is a recipient of the message and keeps a replay cache
- * of `hash` for FRESHNESS + skew seconds.
+ * of `hash` for replayWindow(skew) seconds.
  */
 export function verifyFetchRequest(bytes: Uint8Array, ctx: VerifyContext & { store: string; id?: Uint8Array }): Verified<FetchBody> {
   const c = decode(FetchRequest, bytes);
@@ -104,5 +108,5 @@ export function verifyFetchRequest(bytes: Uint8Array, ctx: VerifyContext & { sto
   checkFresh(body.time, ctx, 'fetch request');
   const signedBy = resolveSigner(c, body.requester, [PURPOSE.device, PURPOSE.storeDelegate], ctx);
   checkSignature(c, LABELS.fetch, signedBy);
-  return { body, from: addressOf(body.requester), signedBy, hash: crypto().sha256(bytes) };
+  return { body, from: addressOf(body.requester), signedBy, hash: signedObjectKey(c) };
 }

@@ -93,9 +93,10 @@ export function sealEnvelope(o: SealOptions): Sealed {
   const body = encode(MessageBody, { ...o.draft, author: o.author.identity });
   const plaintext = signBytes(SignedMessage, LABELS.message, body, o.author, [headerHash]);
 
+  const count = Math.max(1, Math.ceil(plaintext.length / LIMITS.CHUNK));
+  if (plaintext.length + 16 * count > LIMITS.PAYLOAD) throw new KeypostError('WIRE_TOO_LARGE', `message of ${plaintext.length} bytes`);
   const key = payloadKeyOf(contentKey, headerHash);
   const chunks: Uint8Array[] = [];
-  const count = Math.max(1, Math.ceil(plaintext.length / LIMITS.CHUNK));
   for (let i = 0; i < count; i++) {
     const part = plaintext.subarray(i * LIMITS.CHUNK, (i + 1) * LIMITS.CHUNK);
     chunks.push(crypto().xchacha20poly1305Seal(key, chunkNonce(i, i === count - 1), part));
@@ -121,6 +122,7 @@ export interface OpenedMessage {
 
 /** Decrypt and verify. Never returns partial or unauthenticated data. */
 export function openEnvelope(bytes: Uint8Array, o: OpenOptions): OpenedMessage {
+  if (bytes.length > Envelope.maxSize) throw new KeypostError('WIRE_TOO_LARGE', `envelope of ${bytes.length} bytes`);
   const id = messageId(bytes);
   if (o.expectedId && !equal(id, o.expectedId)) throw new KeypostError('CONTENT_HASH_MISMATCH', 'envelope does not hash to the notified id');
   const env = decode(Envelope, bytes);

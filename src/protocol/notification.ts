@@ -12,7 +12,7 @@ import { Notification, NotificationBody, SealedHint, type NotificationBody as Bo
 import { checkStoreUrl } from './assertions.js';
 import { LABELS } from './labels.js';
 import { checkStamp } from './pow.js';
-import { checkSignature, resolveSigner, signBytes, type SignedBy, type VerifyContext } from './signed.js';
+import { checkSignature, resolveSigner, signBytes, signedObjectKey, type SignedBy, type VerifyContext } from './signed.js';
 import { PURPOSE, type Signer } from './signer.js';
 import { DEFAULT_SKEW } from './time.js';
 
@@ -22,6 +22,9 @@ export const MAX_NOTIFICATION_LIFETIME = 30 * 86400;
 const ZERO_NONCE = new Uint8Array(24);
 const hintKey = (shared: Uint8Array, eph: Uint8Array, rcpt: Uint8Array) =>
   crypto().hkdfSha256(shared, concat(eph, rcpt), new TextEncoder().encode(LABELS.hint), 32);
+
+/** The hint is bound to its message and recipient, so it cannot be lifted into another notification. */
+const hintAad = (id: Uint8Array, recipient: Uint8Array) => concat(id, recipient);
 
 export interface NotifyOptions {
   sender: Signer;
@@ -57,7 +60,7 @@ export function makeNotification(o: NotifyOptions): Uint8Array {
     if (!o.recipient.encryptionKey) throw new KeypostError('INVALID_ARGUMENT', 'a subject hint needs the recipient encryption key');
     const eph = EncryptionKey.fromSecret(o.random(32));
     const key = hintKey(eph.sharedSecret(o.recipient.encryptionKey), eph.publicKey, o.recipient.encryptionKey);
-    const box = crypto().xchacha20poly1305Seal(key, ZERO_NONCE, encode(SealedHint, { subject: o.subjectHint }));
+    const box = crypto().xchacha20poly1305Seal(key, ZERO_NONCE, encode(SealedHint, { subject: o.subjectHint }), hintAad(o.id, o.recipient.address));
     body.sealed = { ephemeral: eph.publicKey, box };
   }
   return signBytes(Notification, LABELS.notification, encode(NotificationBody, body), o.sender);
@@ -76,7 +79,7 @@ export interface VerifiedNotification {
   body: Body;
   /** Sender's address, derived from the verified sender key. */
   sender: Uint8Array;
-  /** SHA-256 of the exact bytes: the key for replay caches and spam reports. */
+  /** SHA-256 of the signed body: the key for replay caches and spam reports. */
   hash: Uint8Array;
   signedBy: SignedBy;
 }
@@ -98,7 +101,7 @@ export function verifyNotification(bytes: Uint8Array, check: NotificationCheck):
   if (body.expires < check.now - skew) throw new KeypostError('EXPIRED', `notification expired at ${body.expires}`);
   checkStoreUrl(body.store);
   if (check.isLocalRecipient && !check.isLocalRecipient(body.recipient)) throw new KeypostError('NOT_A_RECIPIENT', 'recipient is not served here');
-  const hash = crypto().sha256(bytes);
+  const hash = signedObjectKey(c);
   if (check.isReplay?.(hash)) throw new KeypostError('REPLAY', 'notification already received');
   const sender = addressOf(body.sender);
   const bits = check.powBits?.(sender, body.size) ?? 0;
@@ -112,7 +115,7 @@ export function verifyNotification(bytes: Uint8Array, check: NotificationCheck):
 export function openSubjectHint(body: Body, key: EncryptionKey): string | undefined {
   if (!body.sealed) return undefined;
   const k = hintKey(key.sharedSecret(body.sealed.ephemeral), body.sealed.ephemeral, key.publicKey);
-  const pt = crypto().xchacha20poly1305Open(k, ZERO_NONCE, body.sealed.box);
+  const pt = crypto().xchacha20poly1305Open(k, ZERO_NONCE, body.sealed.box, hintAad(body.id, body.recipient));
   if (!pt) throw new KeypostError('DECRYPT_FAILED', 'subject hint');
   return decode(SealedHint, pt).subject;
 }

@@ -12,11 +12,12 @@ import { labelled, LABELS } from './labels.js';
 /** Mint refuses more than this: 2^32 hashes is already hours of CPU. */
 export const MAX_POW_BITS = 32;
 
-/** Bits required for a message of `size` bytes: base bits + ceil(log2(size units)). */
+/** Bits required for a message of `size` bytes: base bits + ceil(log2(size units)), at most MAX_POW_BITS. */
 export function requiredBits(policy: Pick<PolicyContent, 'powBits' | 'powUnit'>, size: number): number {
   if (policy.powBits === 0) return 0;
   const units = Math.max(1, Math.ceil(size / policy.powUnit));
-  return policy.powBits + Math.ceil(Math.log2(units));
+  // Clamped so a large message is expensive to send, never impossible.
+  return Math.min(MAX_POW_BITS, policy.powBits + Math.ceil(Math.log2(units)));
 }
 
 export function leadingZeroBits(h: Uint8Array): number {

@@ -21,7 +21,7 @@ export function signBytes(t: SignedT, label: Label, bodyBytes: Uint8Array, signe
 }
 
 export interface VerifyContext extends Clock {
-  /** Return true for a subkey the identity has revoked. */
+  /** Return true for a key (an identity key or a subkey) that has been revoked. */
   isRevoked?: (subkey: Uint8Array) => boolean;
 }
 
@@ -44,7 +44,7 @@ function verifiedCert(certBytes: Uint8Array): CertBody {
   const hit = certCache.get(k);
   if (hit) return hit;
   const c = decode(SubkeyCert, certBytes);
-  if (c.cert) throw new KeypostError('CERT_INVALID', 'a certificate is signed by the identity key itself');
+  if (c.cert) throw new KeypostError('CERT_PURPOSE', 'a certificate is signed by the identity key itself');
   const body = decode(SubkeyCertBody, c.body);
   const idKey = parseTypedKey(body.identity);
   if (!crypto().ed25519Verify(c.sig, labelled(LABELS.subkey, c.body), idKey)) {
@@ -67,15 +67,23 @@ export function resolveSigner(
   ctx: VerifyContext,
 ): SignedBy {
   const identityKey = parseTypedKey(claimedIdentity);
+  if (ctx.isRevoked?.(identityKey)) throw new KeypostError('KEY_REVOKED', 'the identity key is revoked');
   if (!container.cert) return { identityKey, signingKey: identityKey };
   if (allowed.length === 0) throw new KeypostError('CERT_PURPOSE', 'only the identity key may sign this');
   const cert = verifiedCert(container.cert);
   if (!equal(cert.identity, claimedIdentity)) throw new KeypostError('CERT_INVALID', 'certificate is for another identity');
   if (!allowed.includes(cert.purpose as Purpose)) throw new KeypostError('CERT_PURPOSE', `subkey purpose ${cert.purpose} may not sign this`);
   checkWindow(cert.notBefore, cert.notAfter, ctx, 'subkey certificate');
-  if (ctx.isRevoked?.(cert.subkey)) throw new KeypostError('CERT_INVALID', 'subkey is revoked');
+  if (ctx.isRevoked?.(cert.subkey)) throw new KeypostError('KEY_REVOKED', 'the subkey is revoked');
   return { identityKey, signingKey: cert.subkey, purpose: cert.purpose as Purpose };
 }
+
+/**
+ * The replay and report key of a signed object: SHA-256 of the signed body. Not of the
+ * whole container, whose certificate field is unsigned and could be swapped to make a
+ * replay look new.
+ */
+export const signedObjectKey = (container: Signed): Uint8Array => crypto().sha256(container.body);
 
 export function checkSignature(container: Signed, label: Label, by: SignedBy, extra: Uint8Array[] = []): void {
   if (!crypto().ed25519Verify(container.sig, labelled(label, ...extra, container.body), by.signingKey)) {

@@ -18,8 +18,8 @@ const packr = new Packr({ useRecords: false, mapsAsObjects: false, variableMapSi
 const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: false, int64AsType: 'number', moreTypes: false, bundleStrings: false });
 
 const UTF8 = new TextEncoder();
-/** Integers are unsigned and at most 2^53-1; protocol times are Unix seconds. */
-export const MAX_UINT = Number.MAX_SAFE_INTEGER;
+/** Integers are unsigned 32-bit: times are Unix seconds (good to 2106), sizes < 4 GiB. */
+export const MAX_UINT = 0xffff_ffff;
 
 // ---- field types -------------------------------------------------------------------
 
@@ -101,10 +101,9 @@ function convert(t: FieldType<any>, v: unknown, path: string, toWire: boolean): 
       return toWire ? v : new Uint8Array(v);
     case 'text': {
       if (typeof v !== 'string') throw err('WIRE_BAD_TYPE', path, 'expected text');
-      // Fast bound before encoding: UTF-8 needs at least one byte per UTF-16 unit, at most three.
+      // UTF-8 needs one to three bytes per UTF-16 unit: count bytes only when the bounds can't decide.
       if (v.length > t.max) throw err('WIRE_TOO_LARGE', path, `text longer than ${t.max} bytes`);
-      const n = v.length * 3 <= t.max ? v.length : UTF8.encode(v).length;
-      checkLength(n, t, path, 'bytes');
+      if (v.length * 3 > t.max || v.length < t.min) checkLength(UTF8.encode(v).length, t, path, 'bytes');
       if (toWire && !v.isWellFormed()) throw err('WIRE_BAD_TYPE', path, 'text is not well-formed Unicode');
       return v;
     }

@@ -68,7 +68,8 @@ export const KeyFile = struct('KeyFile', 256, {
   publicKey: [4, bytes(32)],
   secret: [5, bytes(32, 48)],
   salt: [6, bytes(16), 'optional'],
-  logN: [7, uint(22, 10), 'optional'],
+  /** Capped at 20 (1 GiB of scrypt memory): a crafted file must not exhaust memory. */
+  logN: [7, uint(20, 10), 'optional'],
   nonce: [8, bytes(24), 'optional'],
 });
 
@@ -86,7 +87,7 @@ export const AssertionBody = struct('AssertionBody', LIMITS.ASSERTION - 100, {
 export const Assertion = signed('Assertion', LIMITS.ASSERTION - 100, LIMITS.ASSERTION);
 
 /** What the HTTPS well-known path serves: the current assertions about one address or name. */
-export const AssertionBundle = struct('AssertionBundle', 8 * LIMITS.ASSERTION + 16, {
+export const AssertionBundle = struct('AssertionBundle', 8 * (LIMITS.ASSERTION + 3) + 8, {
   assertions: [1, list(bytes(1, LIMITS.ASSERTION), 8)],
 });
 
