@@ -330,3 +330,12 @@ describe('signatures', () => {
     expect(codeOf(() => verifyAssertion(new Uint8Array(4097), { now: NOW }))).toBe('WIRE_TOO_LARGE');
   });
 });
+
+describe('revocation', () => {
+  test('an assertion by a revoked identity is KEY_REVOKED', () => {
+    const u = makeUser('revoked-assertion');
+    const a = makeAssertion({ identity: u.identity, seq: 1, notBefore: NOW, notAfter: NOW + 3600, content: { type: 'name', name: 'x@example.org' } });
+    expect(codeOf(() => verifyAssertion(a, { now: NOW }))).toBe('ok');
+    expect(codeOf(() => verifyAssertion(a, { now: NOW, isRevoked: (k) => Buffer.from(k).equals(Buffer.from(u.identity.publicKey)) }))).toBe('KEY_REVOKED');
+  });
+});

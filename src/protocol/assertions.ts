@@ -20,9 +20,9 @@ import {
   type StoresContent as Stores,
 } from '../wire/schema.js';
 import { LABELS } from './labels.js';
-import { checkSignature, resolveSigner, signBytes } from './signed.js';
+import { checkSignature, resolveSigner, signBytes, type VerifyContext } from './signed.js';
 import { identitySigner, PURPOSE } from './signer.js';
-import { checkWindow, type Clock } from './time.js';
+import { checkWindow } from './time.js';
 
 export const ASSERTION_TYPE = { stores: 1, keys: 2, name: 3, policy: 4 } as const;
 export type AssertionTypeName = keyof typeof ASSERTION_TYPE;
@@ -140,7 +140,7 @@ export interface VerifiedAssertion {
   content: AssertionContent;
 }
 
-export interface AssertionCheck extends Clock {
+export interface AssertionCheck extends VerifyContext {
   /** The address the assertion must be about. */
   address?: Uint8Array;
   /** The type the caller asked for. */
