@@ -358,7 +358,7 @@ function wire(): Area {
   a.add('key-duplicate', 'A key that appears twice is not canonical.', dec('StoreEntry', mpMap([[1, mpUint(10)], [1, mpUint(10)], [2, mpStr(url)]])), 'WIRE_NONCANONICAL');
   a.add('int-long-form-uint8', 'The integer 10 written as uint8 (0xcc 0x0a) instead of a fixint is not canonical.', dec('StoreEntry', entry(mpUint(10, 8))), 'WIRE_NONCANONICAL');
   a.add('int-long-form-uint16', 'The integer 200 written as uint16 instead of uint8 is not canonical.', dec('StoreEntry', entry(mpUint(200, 16))), 'WIRE_NONCANONICAL');
-  a.add('int-long-form-uint64', 'The integer 10 written as uint64 is not canonical.', dec('StoreEntry', entry(mpUint(10, 64))), 'WIRE_NONCANONICAL');
+  a.add('int-uint64', 'The integer 10 written as uint64: the uint64 type is outside keypost\'s data model (integers are 32-bit).', dec('StoreEntry', entry(mpUint(10, 64))), 'WIRE_BAD_TYPE');
   a.add('key-long-form', 'A map key written as uint8 instead of a fixint is not canonical.', dec('StoreEntry', mpMap([[mpUint(1, 8), mpUint(10)], [2, mpStr(url)]])), 'WIRE_NONCANONICAL');
   a.add('str-long-form-str8', 'A 21-byte string written with a str8 header instead of fixstr is not canonical.', dec('StoreEntry', entry(mpUint(10), mpStr(url, 8))), 'WIRE_NONCANONICAL');
   a.add('str-long-form-str16', 'A 33-byte string written with a str16 header is not canonical.', dec('StoreEntry', entry(mpUint(10), mpStr(url32, 16))), 'WIRE_NONCANONICAL');
@@ -366,8 +366,8 @@ function wire(): Area {
   a.add('map-long-form', 'A 2-entry map written with a map16 header is not canonical.', dec('StoreEntry', mpMap([[1, mpUint(10)], [2, mpStr(url)]], 16)), 'WIRE_NONCANONICAL');
   a.add('array-long-form', 'A 1-item array written with an array16 header is not canonical.', dec('StoresContent', mpStruct({ 1: mpArr([entry(mpUint(10))], 16) })), 'WIRE_NONCANONICAL');
   a.add('nested-noncanonical', 'A long-form integer inside a nested structure is not canonical.', dec('StoresContent', mpStruct({ 1: mpArr([entry(mpUint(10, 16))]) })), 'WIRE_NONCANONICAL');
-  a.add('float-integral', 'The integer 10 written as a float64 (10.0) is not canonical.', dec('StoreEntry', entry(B(0xcb, unhex('4024000000000000')))), 'WIRE_NONCANONICAL');
-  a.add('float32-integral', 'The integer 1 written as a float32 (1.0) is not canonical.', dec('StoreEntry', entry(B(0xca, unhex('3f800000')))), 'WIRE_NONCANONICAL');
+  a.add('float-integral', 'The integer 10 written as a float64 (10.0): floats are outside keypost\'s data model.', dec('StoreEntry', entry(B(0xcb, unhex('4024000000000000')))), 'WIRE_BAD_TYPE');
+  a.add('float32-integral', 'The integer 1 written as a float32 (1.0): floats are outside keypost\'s data model.', dec('StoreEntry', entry(B(0xca, unhex('3f800000')))), 'WIRE_BAD_TYPE');
   a.add('utf8-invalid', 'A string holding the invalid UTF-8 sequence c3 28 is not canonical.', dec('SealedHint', mpStruct({ 1: mpStr(unhex('c328')) })), 'WIRE_NONCANONICAL');
   a.add('utf8-overlong', 'A string holding the overlong UTF-8 encoding c0 af of "/" is not canonical.', dec('SealedHint', mpStruct({ 1: mpStr(unhex('c0af')) })), 'WIRE_NONCANONICAL');
   a.add('utf8-surrogate', 'A string holding an encoded UTF-16 surrogate (ed a0 80) is not canonical.', dec('SealedHint', mpStruct({ 1: mpStr(unhex('eda080')) })), 'WIRE_NONCANONICAL');
@@ -418,7 +418,7 @@ function wire(): Area {
   a.add('truncated-header', 'Input cut inside a uint16 integer is truncated.', dec('StoreEntry', mpMap([[1, mpUint(300, 16).subarray(0, 2)]])), 'WIRE_MALFORMED');
   a.add('trailing-byte', 'One byte after a complete value is trailing garbage.', dec('StoreEntry', concat(good, Uint8Array.of(0))), 'WIRE_MALFORMED');
   a.add('two-values', 'Two complete values back to back are trailing garbage.', dec('StoreEntry', concat(good, good)), 'WIRE_MALFORMED');
-  a.add('ext-unknown', 'An extension of application type 1 is not a value keypost knows.', dec('StoreEntry', entry(B(0xd4, 0x01, 0x00))), 'WIRE_MALFORMED');
+  a.add('ext-unknown', 'An extension of application type 1 is outside keypost\'s data model.', dec('StoreEntry', entry(B(0xd4, 0x01, 0x00))), 'WIRE_BAD_TYPE');
   return a;
 }
 
@@ -486,7 +486,7 @@ function certs(): Area {
   a.add('truncated', 'A certificate cut short by one byte is malformed.', v(good.subarray(0, good.length - 1)), 'WIRE_MALFORMED');
   a.add('trailing-byte', 'A certificate followed by one extra byte is malformed.', v(concat(good, Uint8Array.of(0))), 'WIRE_MALFORMED');
   a.add('oversized', 'A certificate input of 257 bytes exceeds the 256-byte limit.', v(concat(good, new Uint8Array(257 - good.length))), 'WIRE_TOO_LARGE');
-  a.add('body-noncanonical', 'A signed certificate body with its notAfter in uint64 form is not canonical.', v(signBytes(S.SubkeyCert, LABELS.subkey, mpStruct({ 1: mpBin(dev.identity), 2: mpUint(1), 3: mpBin(dev.subkey), 4: mpUint(dev.notBefore), 5: mpUint(dev.notAfter, 64) }), alice.signer)), 'WIRE_NONCANONICAL');
+  a.add('body-noncanonical', 'A signed certificate body with its purpose in uint8 form instead of a fixint is not canonical.', v(signBytes(S.SubkeyCert, LABELS.subkey, mpStruct({ 1: mpBin(dev.identity), 2: mpUint(1, 8), 3: mpBin(dev.subkey), 4: mpUint(dev.notBefore), 5: mpUint(dev.notAfter) }), alice.signer)), 'WIRE_NONCANONICAL');
 
   // revocations
   const rv = (r: Uint8Array) => ({ operation: 'verify-revocation', revocation: hx(r) });
@@ -811,9 +811,9 @@ function envelopes(): Area {
   const expiredCert = certifySubkey({ identity: alice.identity, purpose: PURPOSE.device, subkey: alice.dev.publicKey, notBefore: NOW - 400 * DAY, notAfter: NOW - 30 * DAY });
   a.add('author-cert-expired', 'A message signed by a device whose certificate expired 30 days ago is refused.', v(raw('expired-cert', { plaintext: (hh) => signMessage(forged(alice.typed, alice.dev, expiredCert), d, hh) }), bob), 'EXPIRED');
   a.add('author-small-order', 'A message whose author key is small-order is refused.', v(raw('small-author', { plaintext: (hh) => signMessage(forged(concat(Uint8Array.of(1), ED_ORDER_8), alice.identity), d, hh) }), bob), 'KEY_SMALL_ORDER');
-  a.add('message-noncanonical', 'A signed message whose body has its date in uint64 form is not canonical.', v(raw('noncanon', {
+  a.add('message-noncanonical', 'A signed message whose body has its empty cc list under an array16 header is not canonical.', v(raw('noncanon', {
     plaintext: (hh) => {
-      const body = mpStruct({ 1: mpBin(alice.typed), 2: mpArr([mpBin(bob.address)]), 3: mpArr([]), 4: mpStr(d.subject), 5: mpUint(d.date, 64), 6: mpArr([]), 7: mpStr(d.body), 8: mpArr([]) });
+      const body = mpStruct({ 1: mpBin(alice.typed), 2: mpArr([mpBin(bob.address)]), 3: mpArr([], 16), 4: mpStr(d.subject), 5: mpUint(d.date), 6: mpArr([]), 7: mpStr(d.body), 8: mpArr([]) });
       return signBytes(S.SignedMessage, LABELS.message, body, alice.signer, [hh]);
     },
   }), bob), 'WIRE_NONCANONICAL');

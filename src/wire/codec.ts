@@ -151,6 +151,50 @@ function mapToStruct(t: StructT<any>, v: unknown, path: string): Record<string, 
   return out;
 }
 
+// ---- the type scan: one pass over the raw bytes, before any parser sees them -------------
+
+/**
+ * keypost's data model has unsigned integers, booleans, strings, binaries, arrays and
+ * maps: nothing else. Scanning the raw bytes for the type bytes outside that model makes
+ * the error for a float, nil, negative integer or extension WIRE_BAD_TYPE by definition,
+ * whatever a msgpack library would have turned it into; and truncation or trailing bytes
+ * WIRE_MALFORMED. Binary and string payloads are skipped, so the cost is per item, not per byte.
+ */
+function scanTypes(b: Uint8Array, name: string): void {
+  const view = new DataView(b.buffer, b.byteOffset, b.length);
+  let pos = 0;
+  let pending = 1; // items still to read
+  const need = (n: number) => {
+    if (pos + n > b.length) throw new KeypostError('WIRE_MALFORMED', `${name}: truncated`);
+  };
+  while (pending > 0) {
+    pending--;
+    need(1);
+    const t = b[pos++]!;
+    let skip = 0;
+    if (t <= 0x7f || t === 0xc2 || t === 0xc3) skip = 0;
+    else if (t <= 0x8f) pending += 2 * (t & 0x0f);
+    else if (t <= 0x9f) pending += t & 0x0f;
+    else if (t <= 0xbf) skip = t & 0x1f;
+    else if (t === 0xcc) skip = 1;
+    else if (t === 0xcd) skip = 2;
+    else if (t === 0xce) skip = 4;
+    else if (t === 0xc4 || t === 0xd9) (need(1), (skip = b[pos]!), (pos += 1));
+    else if (t === 0xc5 || t === 0xda) (need(2), (skip = view.getUint16(pos)), (pos += 2));
+    else if (t === 0xc6 || t === 0xdb) (need(4), (skip = view.getUint32(pos)), (pos += 4));
+    else if (t === 0xdc) (need(2), (pending += view.getUint16(pos)), (pos += 2));
+    else if (t === 0xdd) (need(4), (pending += view.getUint32(pos)), (pos += 4));
+    else if (t === 0xde) (need(2), (pending += 2 * view.getUint16(pos)), (pos += 2));
+    else if (t === 0xdf) (need(4), (pending += 2 * view.getUint32(pos)), (pos += 4));
+    else throw new KeypostError('WIRE_BAD_TYPE', `${name}: type byte 0x${t.toString(16)} at ${pos - 1} is outside keypost's data model`);
+    need(skip);
+    pos += skip;
+    // Every item takes at least one byte: a count beyond what is left is a truncation.
+    if (pending > b.length - pos) throw new KeypostError('WIRE_MALFORMED', `${name}: truncated`);
+  }
+  if (pos !== b.length) throw new KeypostError('WIRE_MALFORMED', `${name}: ${b.length - pos} trailing bytes`);
+}
+
 // ---- public entry points -------------------------------------------------------------
 
 /** Encode a value as the canonical bytes of structure `t`. Refuses values the schema refuses. */
@@ -163,11 +207,15 @@ export function encode<O>(t: StructT<O>, value: O): Uint8Array {
 
 /**
  * Decode canonical bytes of structure `t`. Throws KeypostError with a WIRE_* code for
- * anything oversized, malformed, truncated, trailing, unknown or non-canonical.
+ * anything oversized, malformed, truncated, trailing, unknown or non-canonical. Steps, in
+ * order: total size (WIRE_TOO_LARGE); type scan (WIRE_MALFORMED, WIRE_BAD_TYPE); parse
+ * (WIRE_MALFORMED); schema (WIRE_UNKNOWN_FIELD, WIRE_MISSING_FIELD, WIRE_BAD_TYPE,
+ * WIRE_TOO_LARGE); re-encode and compare (WIRE_NONCANONICAL).
  */
 export function decode<O>(t: StructT<O>, input: Uint8Array): O {
   if (!(input instanceof Uint8Array)) throw new KeypostError('INVALID_ARGUMENT', `${t.name}: expected bytes`);
   if (input.length > t.maxSize) throw new KeypostError('WIRE_TOO_LARGE', `${t.name}: ${input.length} bytes > ${t.maxSize}`);
+  scanTypes(input, t.name);
   let raw: unknown;
   try {
     raw = unpackr.unpack(input);
