@@ -2,8 +2,8 @@
 import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, test } from 'vitest';
-import { seededRandom } from '../src/crypto/index.js';
+import { afterAll, describe, expect, test, vi } from 'vitest';
+import { backends, seededRandom } from '../src/crypto/index.js';
 import { EncryptionKey, SigningKey } from '../src/identity/index.js';
 import { openKeyFile, sealKeyFile, KEYFILE_VERSION, DEFAULT_LOGN, MIN_LOGN, type SecretKey } from '../src/protocol/keyfile.js';
 import { readKeyFile, writeKeyFile } from '../src/client/keystore.js';
@@ -61,11 +61,15 @@ describe('key file format', () => {
     same(openKeyFile(f, 'caf\u00e9'), sk);
   });
 
-  test('default cost is logN 17; below 10 is refused by the format', () => {
+  test('default cost is logN 17; outside 10..20 is refused before scrypt runs, and by the format', () => {
     expect(DEFAULT_LOGN).toBe(17);
     expect(MIN_LOGN).toBe(10);
-    expect(codeOf(() => sealKeyFile(sk, { passphrase: 'x', logN: 9 }, rnd))).toBe('WIRE_BAD_TYPE');
+    const scrypt = vi.spyOn(backends.node, 'scrypt');
+    for (const logN of [9, 21, 40, 10.5]) expect(codeOf(() => sealKeyFile(sk, { passphrase: 'x', logN }, rnd)), String(logN)).toBe('INVALID_ARGUMENT');
+    expect(scrypt).not.toHaveBeenCalled();
+    scrypt.mockRestore();
     expect(codeOf(() => openKeyFile(tamper(sealedS, (k) => (k.logN = 9)), FAST.passphrase))).toBe('WIRE_BAD_TYPE');
+    expect(codeOf(() => openKeyFile(tamper(sealedS, (k) => (k.logN = 21)), FAST.passphrase))).toBe('WIRE_BAD_TYPE');
   });
 
   test('wrong or missing passphrase is KEYFILE_PASSPHRASE', () => {

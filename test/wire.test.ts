@@ -430,3 +430,13 @@ describe('the schema itself', () => {
     }
   });
 });
+
+describe('invalid UTF-8 near a size limit', () => {
+  test('is WIRE_NONCANONICAL, not WIRE_TOO_LARGE, even when U+FFFD substitution would overflow the limit', () => {
+    // SealedHint.subject allows 120 bytes: 119 ASCII bytes and one lone 0xff.
+    const s = new Uint8Array(120).fill(0x61);
+    s[60] = 0xff;
+    const input = h('81', '01', 'd9', '78', Buffer.from(s).toString('hex'));
+    expect(codeOf(() => decode(S.SealedHint, input))).toBe('WIRE_NONCANONICAL');
+  });
+});

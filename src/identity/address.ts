@@ -33,7 +33,8 @@ export function addressFromText(text: string): Uint8Array {
   if (typeof text !== 'string' || text.length !== ADDRESS_TEXT_LENGTH) {
     throw new KeypostError('ADDRESS_MALFORMED', `an address has ${ADDRESS_TEXT_LENGTH} characters`);
   }
-  const s = text.toLowerCase();
+  // ASCII letters only: String.prototype.toLowerCase would also map U+212A KELVIN SIGN to 'k'.
+  const s = text.replace(/[A-Z]/g, (c) => c.toLowerCase());
   if (!s.startsWith(ADDRESS_PREFIX + '1')) throw new KeypostError('ADDRESS_MALFORMED', `an address starts with "${ADDRESS_PREFIX}1"`);
   if (!BECH32_ALPHABET.test(s.slice(3))) throw new KeypostError('ADDRESS_MALFORMED', 'character outside the bech32 alphabet');
   let words: number[];

@@ -4,9 +4,9 @@ import { checkEncryptionPublicKey, checkSigningPublicKey, type SigningKey } from
 import { decode, encode } from '../wire/index.js';
 import { Revocation, RevocationBody, SubkeyCert, SubkeyCertBody, type RevocationBody as RevBody, type SubkeyCertBody as CertBody } from '../wire/schema.js';
 import { LABELS } from './labels.js';
-import { checkSignature, resolveSigner, signBytes } from './signed.js';
+import { checkSignature, resolveSigner, signBytes, type VerifyContext } from './signed.js';
 import { identitySigner, PURPOSE, type Purpose, type Signer } from './signer.js';
-import { checkWindow, type Clock } from './time.js';
+import { checkWindow } from './time.js';
 
 function checkSubkey(purpose: number, subkey: Uint8Array) {
   if (purpose === PURPOSE.encryption) checkEncryptionPublicKey(subkey);
@@ -36,12 +36,13 @@ export function certifySubkey(o: CertifyOptions): Uint8Array {
 }
 
 /** Verify a certificate on its own (e.g. an encryption key handed over out of band). */
-export function verifySubkeyCert(bytes: Uint8Array, clock: Clock): CertBody {
+export function verifySubkeyCert(bytes: Uint8Array, ctx: VerifyContext): CertBody {
   const c = decode(SubkeyCert, bytes);
   const body = decode(SubkeyCertBody, c.body);
   checkSubkey(body.purpose, body.subkey);
-  checkWindow(body.notBefore, body.notAfter, clock, 'subkey certificate');
-  checkSignature(c, LABELS.subkey, resolveSigner(c, body.identity, [], clock));
+  checkWindow(body.notBefore, body.notAfter, ctx, 'subkey certificate');
+  checkSignature(c, LABELS.subkey, resolveSigner(c, body.identity, [], ctx));
+  if (ctx.isRevoked?.(body.subkey)) throw new KeypostError('KEY_REVOKED', 'the subkey is revoked');
   return body;
 }
 

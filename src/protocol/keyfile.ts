@@ -16,6 +16,8 @@ export const KEYFILE_VERSION = 1;
 /** scrypt cost: 2^17 × 128 × 8 bytes = 128 MiB and about half a second here. */
 export const DEFAULT_LOGN = 17;
 export const MIN_LOGN = 10;
+/** The format's ceiling (1 GiB of scrypt memory); KeyFile's schema enforces it on read. */
+export const MAX_LOGN = 20;
 
 export type SecretKey = SigningKey | EncryptionKey;
 export type Protection = { passphrase: string; logN?: number } | { plain: true };
@@ -33,6 +35,8 @@ export function sealKeyFile(key: SecretKey, protection: Protection, random: Rand
     throw new KeypostError('INVALID_ARGUMENT', 'empty passphrase: use { plain: true } to store a key unencrypted');
   }
   const logN = protection.logN ?? DEFAULT_LOGN;
+  // Checked before scrypt runs: a huge logN would allocate gigabytes first and fail after.
+  if (!Number.isInteger(logN) || logN < MIN_LOGN || logN > MAX_LOGN) throw new KeypostError('INVALID_ARGUMENT', `logN must be ${MIN_LOGN}..${MAX_LOGN}`);
   const salt = random(16);
   const nonce = random(24);
   const k = passKey(protection.passphrase, salt, logN);

@@ -10,6 +10,7 @@
  * duplicate keys, long-form headers, invalid UTF-8 and anything else that would give
  * one value two encodings, so a signature can never be replayed under another byte form.
  */
+import { isUtf8 } from 'node:buffer';
 import { Packr, Unpackr } from 'msgpackr';
 import { KeypostError } from '../errors.js';
 import { equal } from '../bytes/index.js';
@@ -172,22 +173,26 @@ function scanTypes(b: Uint8Array, name: string): void {
     need(1);
     const t = b[pos++]!;
     let skip = 0;
+    let str = false;
     if (t <= 0x7f || t === 0xc2 || t === 0xc3) skip = 0;
     else if (t <= 0x8f) pending += 2 * (t & 0x0f);
     else if (t <= 0x9f) pending += t & 0x0f;
-    else if (t <= 0xbf) skip = t & 0x1f;
+    else if (t <= 0xbf) (skip = t & 0x1f), (str = true);
     else if (t === 0xcc) skip = 1;
     else if (t === 0xcd) skip = 2;
     else if (t === 0xce) skip = 4;
-    else if (t === 0xc4 || t === 0xd9) (need(1), (skip = b[pos]!), (pos += 1));
-    else if (t === 0xc5 || t === 0xda) (need(2), (skip = view.getUint16(pos)), (pos += 2));
-    else if (t === 0xc6 || t === 0xdb) (need(4), (skip = view.getUint32(pos)), (pos += 4));
+    else if (t === 0xc4 || t === 0xd9) (need(1), (skip = b[pos]!), (pos += 1), (str = t === 0xd9));
+    else if (t === 0xc5 || t === 0xda) (need(2), (skip = view.getUint16(pos)), (pos += 2), (str = t === 0xda));
+    else if (t === 0xc6 || t === 0xdb) (need(4), (skip = view.getUint32(pos)), (pos += 4), (str = t === 0xdb));
     else if (t === 0xdc) (need(2), (pending += view.getUint16(pos)), (pos += 2));
     else if (t === 0xdd) (need(4), (pending += view.getUint32(pos)), (pos += 4));
     else if (t === 0xde) (need(2), (pending += 2 * view.getUint16(pos)), (pos += 2));
     else if (t === 0xdf) (need(4), (pending += 2 * view.getUint32(pos)), (pos += 4));
     else throw new KeypostError('WIRE_BAD_TYPE', `${name}: type byte 0x${t.toString(16)} at ${pos - 1} is outside keypost's data model`);
     need(skip);
+    // Invalid UTF-8 cannot be the canonical encoding of any string; refusing it here, before a
+    // parser substitutes U+FFFD, keeps the code independent of length limits and libraries.
+    if (str && !isUtf8(b.subarray(pos, pos + skip))) throw new KeypostError('WIRE_NONCANONICAL', `${name}: invalid UTF-8 at ${pos}`);
     pos += skip;
     // Every item takes at least one byte: a count beyond what is left is a truncation.
     if (pending > b.length - pos) throw new KeypostError('WIRE_MALFORMED', `${name}: truncated`);
@@ -208,7 +213,8 @@ export function encode<O>(t: StructT<O>, value: O): Uint8Array {
 /**
  * Decode canonical bytes of structure `t`. Throws KeypostError with a WIRE_* code for
  * anything oversized, malformed, truncated, trailing, unknown or non-canonical. Steps, in
- * order: total size (WIRE_TOO_LARGE); type scan (WIRE_MALFORMED, WIRE_BAD_TYPE); parse
+ * order: total size (WIRE_TOO_LARGE); type scan (WIRE_MALFORMED, WIRE_BAD_TYPE, and
+ * WIRE_NONCANONICAL for invalid UTF-8); parse
  * (WIRE_MALFORMED); schema (WIRE_UNKNOWN_FIELD, WIRE_MISSING_FIELD, WIRE_BAD_TYPE,
  * WIRE_TOO_LARGE); re-encode and compare (WIRE_NONCANONICAL).
  */
