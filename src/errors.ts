@@ -39,7 +39,7 @@ export const ERROR_CODES = {
   // local files and arguments
   KEYFILE_PASSPHRASE: 'the key file cannot be opened with this passphrase',
   KEYFILE_EXISTS: 'refusing to overwrite an existing key file',
-  KEYFILE_PERMISSIONS: 'the key file is readable by others than its owner',
+  KEYFILE_PERMISSIONS: 'the key file grants some permission to group or others',
   INVALID_ARGUMENT: 'a function was called with an argument outside its contract',
 } as const;
 

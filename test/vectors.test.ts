@@ -86,6 +86,7 @@ function structure(name: string): StructT<unknown> {
 }
 
 const clock = (c: Case) => ({ now: c.now as number, skew: c.skew as number });
+/** `revoked`: hex public keys the verifier treats as revoked, isRevoked(k) = k in the list (absent: none). */
 const revocations = (c: Case) => {
   const revoked = hexSet(c.revoked);
   return { isRevoked: (k: Uint8Array) => revoked.has(toHex(k)) };
@@ -104,12 +105,13 @@ function run(c: Case): unknown {
     case 'decode':
       return { value: toJson(decode(structure(c.structure), hex(c.input))) };
     case 'verify-cert':
-      return toJson(verifySubkeyCert(hex(c.cert), clock(c)));
+      return toJson(verifySubkeyCert(hex(c.cert), { ...clock(c), ...revocations(c) }));
     case 'verify-revocation':
       return toJson(verifyRevocation(hex(c.revocation)));
     case 'verify-assertion': {
       const v = verifyAssertion(hex(c.assertion), {
         ...clock(c),
+        ...revocations(c),
         ...(c.address !== undefined ? { address: addressFromText(c.address) } : {}),
         ...(c.type !== undefined ? { type: c.type as AssertionTypeName } : {}),
         ...(c.highestSeq !== undefined ? { highestSeq: c.highestSeq as number } : {}),
@@ -128,6 +130,7 @@ function run(c: Case): unknown {
       const m = openEnvelope(hex(c.envelope), {
         key: EncryptionKey.fromSecret(hex(c.recipientSecretKey)),
         ...clock(c),
+        ...revocations(c),
         ...(c.expectedId !== undefined ? { expectedId: hex(c.expectedId) } : {}),
       });
       return { id: toHex(m.id), author: addressToText(m.author), ...signer(m.signedBy), message: toJson(m.message) };
@@ -209,6 +212,30 @@ describe('vector files', () => {
     });
     expect(f.cases.some((c) => c.expect === 'ok')).toBe(true);
     expect(f.cases.some((c) => c.expect !== 'ok')).toBe(true);
+  });
+});
+
+describe('the revoked input', () => {
+  /** The operations whose verifier takes isRevoked (vectors/README.md). */
+  const REVOCABLE = ['verify-cert', 'verify-assertion', 'open-envelope', 'verify-notification', 'verify-receipt', 'verify-retraction', 'verify-fetch-request'];
+  const cases = files.flatMap((f) => f.cases);
+
+  test('appears only on operations that take a revocation check, as a list of 32-byte hex keys', () => {
+    for (const c of cases.filter((x) => x.revoked !== undefined)) {
+      expect(REVOCABLE, c.id).toContain(c.operation);
+      expect(Array.isArray(c.revoked), c.id).toBe(true);
+      for (const k of c.revoked as unknown[]) expect(k, c.id).toMatch(/^[0-9a-f]{64}$/);
+    }
+  });
+
+  test('every KEY_REVOKED case names what is revoked', () => {
+    for (const c of cases.filter((x) => x.expect === 'KEY_REVOKED')) expect((c.revoked as string[] | undefined)?.length, c.id).toBeGreaterThan(0);
+  });
+
+  test.each(REVOCABLE)('%s: has a KEY_REVOKED case and an ok case with an unrelated key revoked', (op) => {
+    const mine = cases.filter((c) => c.operation === op);
+    expect(mine.some((c) => c.expect === 'KEY_REVOKED')).toBe(true);
+    expect(mine.some((c) => c.expect === 'ok' && (c.revoked as string[] | undefined)?.length)).toBe(true);
   });
 });
 

@@ -419,6 +419,19 @@ function wire(): Area {
   a.add('trailing-byte', 'One byte after a complete value is trailing garbage.', dec('StoreEntry', concat(good, Uint8Array.of(0))), 'WIRE_MALFORMED');
   a.add('two-values', 'Two complete values back to back are trailing garbage.', dec('StoreEntry', concat(good, good)), 'WIRE_MALFORMED');
   a.add('ext-unknown', 'An extension of application type 1 is outside keypost\'s data model.', dec('StoreEntry', entry(B(0xd4, 0x01, 0x00))), 'WIRE_BAD_TYPE');
+
+  // Invalid UTF-8 is refused by the type scan (spec §5.3 step 2), before the schema's
+  // length limits (step 4): the code does not depend on how a parser would replace it.
+  const textWithFF = (n: number) => {
+    const t = utf8('s'.repeat(n));
+    t[n >> 1] = 0xff;
+    return t;
+  };
+  a.add('utf8-invalid-at-limit', 'A subject of exactly 120 bytes (the limit) holding one 0xff byte is not canonical, though replacing that byte with U+FFFD would have made it 122 bytes.', dec('SealedHint', mpStruct({ 1: mpStr(textWithFF(120)) })), 'WIRE_NONCANONICAL');
+  a.add('utf8-invalid-over-limit', 'A subject of 121 bytes (over the limit) holding one 0xff byte is not canonical: the type scan meets the invalid UTF-8 before the schema measures the text.', dec('SealedHint', mpStruct({ 1: mpStr(textWithFF(121)) })), 'WIRE_NONCANONICAL');
+  a.add('utf8-invalid-oversized-input', 'A SealedHint input of 161 bytes whose subject holds invalid UTF-8 is too large: the total size is checked before the type scan.', dec('SealedHint', mpStruct({ 1: mpStr(textWithFF(157)) })), 'WIRE_TOO_LARGE');
+  a.add('utf8-invalid-url-at-limit', 'A store URL of exactly 200 bytes (the limit) holding one 0xff byte is not canonical.', dec('StoreEntry', entry(mpUint(1), mpStr(utf8(url200).map((x, i) => (i === 100 ? 0xff : x))))), 'WIRE_NONCANONICAL');
+  a.add('utf8-invalid-string-key', 'A string map key holding invalid UTF-8 is not canonical: the type scan reads every string, keys included, before the schema sees an unknown key.', dec('StoreEntry', mpMap([[mpStr(unhex('c328')), mpUint(10)], [2, mpStr(url)]])), 'WIRE_NONCANONICAL');
   return a;
 }
 
@@ -441,7 +454,13 @@ function certs(): Area {
     'certs',
     'Subkey certificates (the identity key certifies a device, encryption or store-delegate subkey for a time window) and revocations (the identity key revokes a subkey or itself).',
   );
-  const v = (cert: Uint8Array, now = NOW) => ({ operation: 'verify-cert', cert: hx(cert), now, skew: SKEW });
+  const v = (cert: Uint8Array, o: { now?: number; revoked?: Uint8Array[] } = {}) => ({
+    operation: 'verify-cert',
+    cert: hx(cert),
+    now: o.now ?? NOW,
+    skew: SKEW,
+    ...(o.revoked ? { revoked: o.revoked.map(hx) } : {}),
+  });
   const base = (o: Partial<CertFields> = {}): CertFields => ({
     identity: alice.typed,
     purpose: PURPOSE.device,
@@ -487,6 +506,16 @@ function certs(): Area {
   a.add('trailing-byte', 'A certificate followed by one extra byte is malformed.', v(concat(good, Uint8Array.of(0))), 'WIRE_MALFORMED');
   a.add('oversized', 'A certificate input of 257 bytes exceeds the 256-byte limit.', v(concat(good, new Uint8Array(257 - good.length))), 'WIRE_TOO_LARGE');
   a.add('body-noncanonical', 'A signed certificate body with its purpose in uint8 form instead of a fixint is not canonical.', v(signBytes(S.SubkeyCert, LABELS.subkey, mpStruct({ 1: mpBin(dev.identity), 2: mpUint(1, 8), 3: mpBin(dev.subkey), 4: mpUint(dev.notBefore), 5: mpUint(dev.notAfter) }), alice.signer)), 'WIRE_NONCANONICAL');
+
+  // revocation checks (isRevoked): the identity before the signature, the subkey after it
+  a.add('revoked-subkey', 'A device certificate whose subkey is known to be revoked is refused.', v(cert(dev), { revoked: [alice.dev.publicKey] }), 'KEY_REVOKED');
+  a.add('revoked-encryption-subkey', 'An encryption-key certificate whose X25519 key is known to be revoked is refused.', v(cert(enc), { revoked: [alice.enc.publicKey] }), 'KEY_REVOKED');
+  a.add('revoked-identity', 'A certificate made by an identity key that is known to be revoked is refused.', v(cert(dev), { revoked: [alice.identity.publicKey] }), 'KEY_REVOKED');
+  a.add('revoked-identity-bad-signature', 'A certificate of a revoked identity with a flipped signature bit is refused as revoked: the identity is checked before the signature.', v(mutateSigned(S.SubkeyCert, cert(dev), (c) => (c.sig = flipBit(c.sig, 10))), { revoked: [alice.identity.publicKey] }), 'KEY_REVOKED');
+  a.add('revoked-subkey-bad-signature', 'A certificate of a revoked subkey with a flipped signature bit is refused as a bad signature: the subkey is checked after the signature.', v(mutateSigned(S.SubkeyCert, cert(dev), (c) => (c.sig = flipBit(c.sig, 10))), { revoked: [alice.dev.publicKey] }), 'BAD_SIGNATURE');
+  a.add('revoked-subkey-expired', 'An expired certificate of a revoked subkey is refused as expired: the window is checked before revocation.', v(cert(base({ notBefore: NOW - 400 * DAY, notAfter: NOW - 365 * DAY })), { revoked: [alice.dev.publicKey] }), 'EXPIRED');
+  a.add('revoked-other-keys', 'A device certificate verifies when only other keys are revoked: a sibling subkey of the same identity and another identity.', v(cert(dev), { revoked: [alice.del.publicKey, bob.identity.publicKey] }), 'ok', certJson(dev));
+  a.add('revoked-empty', 'An empty list of revoked keys revokes nothing.', v(cert(dev), { revoked: [] }), 'ok', certJson(dev));
 
   // revocations
   const rv = (r: Uint8Array) => ({ operation: 'verify-revocation', revocation: hx(r) });
@@ -534,7 +563,7 @@ function assertions(): Area {
     'assertions',
     'Signed, expiring assertions about an address (stores, keys, name, policy), verified with a clock, a clock-skew allowance, an optional expected address and type, and the highest sequence number already seen.',
   );
-  type Opt = { address?: string; type?: string; highestSeq?: number; now?: number };
+  type Opt = { address?: string; type?: string; highestSeq?: number; now?: number; revoked?: Uint8Array[] };
   const v = (bytes: Uint8Array, o: Opt = {}) => ({
     operation: 'verify-assertion',
     assertion: hx(bytes),
@@ -543,6 +572,7 @@ function assertions(): Area {
     ...(o.address !== undefined ? { address: o.address } : {}),
     ...(o.type !== undefined ? { type: o.type } : {}),
     ...(o.highestSeq !== undefined ? { highestSeq: o.highestSeq } : {}),
+    ...(o.revoked ? { revoked: o.revoked.map(hx) } : {}),
   });
   const stores: AssertionContent = { type: 'stores', stores: [{ priority: 10, url: 'https://a.example' }, { priority: 20, url: 'https://b.example:8443' }] };
   const keys: AssertionContent = {
@@ -651,6 +681,15 @@ function assertions(): Area {
   a.add('truncated', 'An assertion cut in the middle of its signature is malformed.', v(good.subarray(0, good.length - 20)), 'WIRE_MALFORMED');
   a.add('container-unknown-field', 'A signed container with an extra key 4 is refused.', v(mpMap([[1, mpBin(encode(S.AssertionBody, b))], [2, mpBin(decode(S.Assertion, good).sig)], [4, mpUint(0)]])), 'WIRE_UNKNOWN_FIELD');
   a.add('container-missing-sig', 'A signed container without its signature is refused.', v(mpMap([[1, mpBin(encode(S.AssertionBody, b))]])), 'WIRE_MISSING_FIELD');
+
+  // revocation (spec §7.3 step 10: after every other check, before the signature)
+  const goodResult = { subject: hx(alice.typed), address: alice.text, type: 'stores', seq: 1, notBefore: NOW - DAY, notAfter: NOW + DAY, content: { stores: [{ priority: 10, url: 'https://a.example' }] } };
+  a.add('revoked-identity', 'An assertion whose subject key is known to be revoked is refused.', v(good, { revoked: [alice.identity.publicKey] }), 'KEY_REVOKED');
+  a.add('revoked-identity-bad-signature', 'An assertion of a revoked subject with a flipped signature bit is refused as revoked: revocation is checked before the signature.', v(mutateSigned(S.Assertion, good, (c) => (c.sig = flipBit(c.sig, 33))), { revoked: [alice.identity.publicKey] }), 'KEY_REVOKED');
+  a.add('revoked-identity-rollback', 'A rolled-back assertion of a revoked subject is refused as a rollback: the sequence number is checked before revocation.', v(good, { highestSeq: 2, revoked: [alice.identity.publicKey] }), 'ROLLBACK');
+  a.add('revoked-identity-expired', 'An expired assertion of a revoked subject is refused as expired: the window is checked before revocation.', v(good, { now: NOW + 2 * DAY, revoked: [alice.identity.publicKey] }), 'EXPIRED');
+  a.add('revoked-subkey-only', 'An assertion signed by the identity key verifies when only one of its subkeys is revoked.', v(good, { revoked: [alice.dev.publicKey] }), 'ok', goodResult);
+  a.add('revoked-other-identity', 'An assertion verifies when only another identity\'s key is revoked.', v(good, { revoked: [bob.identity.publicKey, mallory.identity.publicKey] }), 'ok', goodResult);
   return a;
 }
 
@@ -727,13 +766,14 @@ function envelopes(): Area {
     'envelopes',
     'Opening an envelope with a recipient\'s X25519 secret key: find the key stanza, unwrap the content key, check its commitment, decrypt the chunked payload, and verify the author\'s signature over the message and the header hash.',
   );
-  const v = (env: Uint8Array, who: User | EncryptionKey, o: { expectedId?: Uint8Array; now?: number } = {}) => ({
+  const v = (env: Uint8Array, who: User | EncryptionKey, o: { expectedId?: Uint8Array; now?: number; revoked?: Uint8Array[] } = {}) => ({
     operation: 'open-envelope',
     envelope: hx(env),
     recipientSecretKey: hx((who instanceof EncryptionKey ? who : who.enc).exportSecret()),
     now: o.now ?? NOW,
     skew: SKEW,
     ...(o.expectedId ? { expectedId: hx(o.expectedId) } : {}),
+    ...(o.revoked ? { revoked: o.revoked.map(hx) } : {}),
   });
   const draft = (o: Partial<Draft> = {}): Draft => ({ to: [bob.address], cc: [], subject: 'Lunch?', date: NOW - 60, parents: [], body: 'Noon at the usual place?', attachments: [], ...o });
   const result = (env: Uint8Array, author: Signer, d: Draft, who: User) => ({
@@ -817,6 +857,18 @@ function envelopes(): Area {
       return signBytes(S.SignedMessage, LABELS.message, body, alice.signer, [hh]);
     },
   }), bob), 'WIRE_NONCANONICAL');
+
+  // revocation of the author (spec §9.3 step 12: only after decryption)
+  d = draft({ subject: 'Revocation', body: 'Signed by a key that may be revoked.' });
+  const byId = seal('revoked identity', alice.signer, d, [bob]);
+  const byDev = seal('revoked device', alice.device, d, [bob, carol]);
+  a.add('revoked-author-identity', 'A message signed by an author identity key that is known to be revoked is refused.', v(byId.envelope, bob, { revoked: [alice.identity.publicKey] }), 'KEY_REVOKED');
+  a.add('revoked-author-device', 'A message signed by a device key the author has revoked is refused.', v(byDev.envelope, bob, { revoked: [alice.dev.publicKey] }), 'KEY_REVOKED');
+  a.add('revoked-author-identity-device', 'A message signed by a device of an author whose identity is revoked is refused, though the device key itself is not revoked.', v(byDev.envelope, carol, { revoked: [alice.identity.publicKey] }), 'KEY_REVOKED');
+  a.add('revoked-author-not-a-recipient', 'An envelope from a revoked author opened by someone it was not sealed to is refused as not a recipient: revocation is checked only after decryption.', v(byId.envelope, mallory, { revoked: [alice.identity.publicKey] }), 'NOT_A_RECIPIENT');
+  a.add('revoked-author-hash-mismatch', 'An envelope from a revoked author checked against another id fails the hash check first.', v(byId.envelope, bob, { expectedId: s.id, revoked: [alice.identity.publicKey] }), 'CONTENT_HASH_MISMATCH');
+  a.add('revoked-other-keys', 'A message signed by the author\'s device opens when only unrelated keys are revoked: the recipient\'s identity and the author\'s store delegate.', v(byDev.envelope, bob, { revoked: [bob.identity.publicKey, alice.del.publicKey] }), 'ok', result(byDev.envelope, alice.device, d, alice));
+  a.add('revoked-other-identity', 'A message signed by the author\'s identity key opens when only another identity is revoked.', v(byId.envelope, bob, { revoked: [mallory.identity.publicKey] }), 'ok', result(byId.envelope, alice.signer, d, alice));
   return a;
 }
 
@@ -964,6 +1016,12 @@ function notifications(): Area {
   a.add('body-noncanonical', 'A signed notification body with its store URL under a str16 header is not canonical.', v(signBytes(S.Notification, LABELS.notification, longBody, alice.signer)), 'WIRE_NONCANONICAL');
   const strSize = mpStruct({ 1: mpBin(pb.recipient), 2: mpBin(pb.sender), 3: mpStr(pb.store), 4: mpBin(pb.id), 5: mpStr('4096'), 6: mpUint(pb.time), 7: mpUint(pb.expires) });
   a.add('body-wrong-type', 'A signed notification body whose size is a string is refused.', v(signBytes(S.Notification, LABELS.notification, strSize, alice.signer)), 'WIRE_BAD_TYPE');
+
+  // where revocation falls in the order (spec §6.4 steps 2 and 10, inside §10.3 step 11)
+  const byExpired = sign(base(), forged(alice.typed, alice.dev, expiredCert));
+  a.add('revoked-identity-cert-expired', 'A notification signed by a device with an expired certificate, for a revoked identity, is refused as revoked: the identity is checked before the certificate.', v(byExpired, { revoked: [alice.identity.publicKey] }), 'KEY_REVOKED');
+  a.add('revoked-device-cert-expired', 'A notification signed by a revoked device whose certificate has expired is refused as expired: the certificate window is checked before the subkey\'s revocation.', v(byExpired, { revoked: [alice.dev.publicKey] }), 'EXPIRED');
+  a.add('revoked-identity-pow-missing', 'A notification from a revoked identity without a demanded stamp is refused for the missing stamp: proof of work is checked before the signer.', v(plain.n, { powBits: 8, revoked: [alice.identity.publicKey] }), 'POW_MISSING');
   return a;
 }
 
@@ -981,7 +1039,14 @@ function receipts(): Area {
     'receipts',
     'Verifying a receipt (the recipient\'s signed confirmation that it fetched and verified a message) with a clock, a skew allowance and optionally the message id it must name; receipts are fresh for 600 seconds plus skew.',
   );
-  const v = (r: Uint8Array, o: { id?: Uint8Array; now?: number } = {}) => ({ operation: 'verify-receipt', receipt: hx(r), now: o.now ?? NOW, skew: SKEW, ...(o.id ? { messageId: hx(o.id) } : {}) });
+  const v = (r: Uint8Array, o: { id?: Uint8Array; now?: number; revoked?: Uint8Array[] } = {}) => ({
+    operation: 'verify-receipt',
+    receipt: hx(r),
+    now: o.now ?? NOW,
+    skew: SKEW,
+    ...(o.id ? { messageId: hx(o.id) } : {}),
+    ...(o.revoked ? { revoked: o.revoked.map(hx) } : {}),
+  });
   const mk = (signer: Signer, time = NOW) => makeReceipt({ recipient: signer, id: MSG_ID, time });
   const res = (r: Uint8Array, signer: Signer, from: User, time = NOW) => deliveredJson(S.Receipt, r, { recipient: hx(from.typed), id: hx(MSG_ID), time }, from, signer);
   let r = mk(bob.signer);
@@ -1008,6 +1073,14 @@ function receipts(): Area {
   a.add('signed-by-other', 'A receipt naming bob but signed by mallory is refused.', v(signBytes(S.Receipt, LABELS.receipt, body, forged(bob.typed, mallory.identity))), 'BAD_SIGNATURE');
   a.add('missing-time', 'A signed receipt body without its time is refused.', v(signBytes(S.Receipt, LABELS.receipt, mpStruct({ 1: mpBin(bob.typed), 2: mpBin(MSG_ID) }), bob.signer)), 'WIRE_MISSING_FIELD');
   a.add('oversized', 'A receipt input of 513 bytes exceeds the 512-byte limit.', v(concat(base, new Uint8Array(513 - base.length))), 'WIRE_TOO_LARGE');
+
+  // revocation
+  a.add('revoked-identity', 'A receipt signed by a recipient identity key that is known to be revoked is refused.', v(base, { revoked: [bob.identity.publicKey] }), 'KEY_REVOKED');
+  const byDelegate = mk(bob.delegate);
+  a.add('revoked-identity-delegate', 'A receipt signed by the store delegate of a revoked identity is refused, though the delegate key itself is not revoked.', v(byDelegate, { revoked: [bob.identity.publicKey] }), 'KEY_REVOKED');
+  a.add('revoked-delegate', 'A receipt signed by a store-delegate key the recipient has revoked is refused.', v(byDelegate, { revoked: [bob.del.publicKey] }), 'KEY_REVOKED');
+  a.add('revoked-identity-stale', 'A stale receipt from a revoked identity is refused as expired: freshness is checked before the signer.', v(mk(bob.signer, oldest - 1), { revoked: [bob.identity.publicKey] }), 'EXPIRED');
+  a.add('revoked-other-keys', 'A receipt signed by the recipient\'s store delegate verifies when only unrelated keys are revoked: the recipient\'s device and the sender\'s identity.', v(byDelegate, { revoked: [bob.dev.publicKey, alice.identity.publicKey] }), 'ok', res(byDelegate, bob.delegate, bob));
   return a;
 }
 
@@ -1044,6 +1117,12 @@ function retractions(): Area {
   const body = encode(S.RetractionBody, { sender: alice.typed, id: MSG_ID, recipient: bob.address, time: NOW });
   a.add('wrong-label', 'A signature over the retraction body under the receipt label is not a retraction signature.', v(signBytes(S.Retraction, LABELS.receipt, body, alice.signer)), 'BAD_SIGNATURE');
   a.add('recipient-changed', 'A retraction whose recipient was changed after signing is refused.', v(mutateSigned(S.Retraction, mk(alice.signer), (c) => (c.body = encode(S.RetractionBody, { sender: alice.typed, id: MSG_ID, recipient: carol.address, time: NOW })))), 'BAD_SIGNATURE');
+
+  // revocation
+  a.add('revoked-identity', 'A retraction signed by a sender identity key that is known to be revoked is refused.', v(mk(alice.signer), { revoked: [alice.identity.publicKey] }), 'KEY_REVOKED');
+  a.add('revoked-identity-device', 'A retraction signed by a device of a revoked identity is refused, though the device key itself is not revoked.', v(mk(alice.device), { revoked: [alice.identity.publicKey] }), 'KEY_REVOKED');
+  r = mk(alice.device);
+  a.add('revoked-other-keys', 'A retraction signed by the sender\'s device verifies when only unrelated keys are revoked: the sender\'s store delegate and the recipient\'s identity.', v(r, { revoked: [alice.del.publicKey, bob.identity.publicKey] }), 'ok', res(r, alice.device));
   return a;
 }
 
@@ -1093,6 +1172,12 @@ function fetchRequests(): Area {
   const body = encode(S.FetchRequestBody, { requester: bob.typed, id: MSG_ID, store: STORE, time: NOW, nonce: new Uint8Array(16) });
   a.add('wrong-label', 'A signature over the fetch-request body under the receipt label is not a fetch-request signature.', v(signBytes(S.FetchRequest, LABELS.receipt, body, bob.signer)), 'BAD_SIGNATURE');
   a.add('nonce-short', 'A signed fetch request with a 15-byte nonce is refused.', v(signBytes(S.FetchRequest, LABELS.fetch, mpStruct({ 1: mpBin(bob.typed), 2: mpBin(MSG_ID), 3: mpStr(STORE), 4: mpUint(NOW), 5: mpBin(new Uint8Array(15)) }), bob.signer)), 'WIRE_BAD_TYPE');
+
+  // revocation
+  m = mk('revoked', bob.delegate);
+  a.add('revoked-identity-delegate', 'A fetch request signed by the store delegate of a revoked identity is refused, though the delegate key itself is not revoked.', v(m.r, { revoked: [bob.identity.publicKey] }), 'KEY_REVOKED');
+  a.add('revoked-delegate-other-store', 'A fetch request by a revoked delegate presented at another store is refused for the store: the store is checked before the signer.', v(m.r, { store: 'https://other.example', revoked: [bob.del.publicKey] }), 'SUBJECT_MISMATCH');
+  a.add('revoked-other-keys', 'A fetch request signed by the recipient\'s store delegate verifies when only unrelated keys are revoked: the recipient\'s device and the sender\'s identity.', v(m.r, { revoked: [bob.dev.publicKey, alice.identity.publicKey] }), 'ok', res(m, bob.delegate, bob));
   return a;
 }
 

@@ -4,11 +4,12 @@
  *
  * Canonical means: maps have unsigned integer keys in ascending order, no duplicates;
  * every integer, string, binary, array and map header uses its shortest form; only the
- * types a schema names appear (no floats, nil, extensions). Decoding validates against
- * the schema and then re-encodes: input that is not byte-for-byte the canonical
- * encoding of what it decoded to is refused. That one comparison catches unsorted or
- * duplicate keys, long-form headers, invalid UTF-8 and anything else that would give
- * one value two encodings, so a signature can never be replayed under another byte form.
+ * types a schema names appear (no floats, nil, extensions). Decoding first scans the
+ * raw bytes (type bytes, lengths, UTF-8), then validates against the schema and
+ * re-encodes: input that is not byte-for-byte the canonical encoding of what it decoded
+ * to is refused. That comparison catches unsorted or duplicate keys, long-form headers
+ * and anything else that would give one value two encodings, so a signature can never
+ * be replayed under another byte form.
  */
 import { isUtf8 } from 'node:buffer';
 import { Packr, Unpackr } from 'msgpackr';

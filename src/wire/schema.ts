@@ -26,6 +26,9 @@ export const LIMITS = {
   ASSERTION: 4096,
 } as const;
 
+/** The largest plaintext a payload of LIMITS.PAYLOAD bytes carries (16 bytes of tag per chunk). */
+const MAX_PLAINTEXT = LIMITS.PAYLOAD - 16 * (LIMITS.PAYLOAD / LIMITS.CHUNK);
+
 const typedKey = () => bytes(33);
 const address = () => bytes(32);
 const hash = () => bytes(32);
@@ -129,7 +132,7 @@ export const Attachment = struct('Attachment', LIMITS.PAYLOAD, {
   type: [2, text(127, 1)],
   data: [3, bytes(0, LIMITS.PAYLOAD)],
 });
-export const MessageBody = struct('MessageBody', LIMITS.PAYLOAD - 1024, {
+export const MessageBody = struct('MessageBody', MAX_PLAINTEXT - 512, {
   author: [1, typedKey()],
   to: [2, list(address(), LIMITS.RECIPIENTS)],
   cc: [3, list(address(), LIMITS.RECIPIENTS)],
@@ -140,7 +143,7 @@ export const MessageBody = struct('MessageBody', LIMITS.PAYLOAD - 1024, {
   attachments: [8, list(Attachment, LIMITS.ATTACHMENTS)],
 });
 /** The envelope's plaintext: the author's signed message. */
-export const SignedMessage = signed('SignedMessage', LIMITS.PAYLOAD - 1024, LIMITS.PAYLOAD - 512);
+export const SignedMessage = signed('SignedMessage', MAX_PLAINTEXT - 512, MAX_PLAINTEXT);
 
 // ---- notifications and the objects around a delivery ----------------------------------
 
