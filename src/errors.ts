@@ -41,6 +41,20 @@ export const ERROR_CODES = {
   KEYFILE_EXISTS: 'refusing to overwrite an existing key file',
   KEYFILE_PERMISSIONS: 'the key file grants some permission to group or others',
   INVALID_ARGUMENT: 'a function was called with an argument outside its contract',
+  // the store
+  AUTH_REQUIRED: 'the request carries no signed Authorization header',
+  NOT_REGISTERED: 'the user or device that signed is not registered at this store',
+  INVITE_INVALID: 'the invite token is unknown, already used, or expired',
+  NOT_FOUND: 'no such message, user or item here',
+  GONE: 'the sender withdrew this message before it was fetched',
+  QUOTA_EXCEEDED: "the user's storage quota would be exceeded",
+  RATE_LIMITED: 'too many requests from this sender, store or user; retry later',
+  GREYLISTED: 'first contact from a stranger is deferred; retry after the delay',
+  BLOCKED: 'the recipient blocks this sender or its store',
+  STORE_NOT_AUTHORIZED: "the sending store is not one the sender's own stores assertion names",
+  DISCOVERY_FAILED: 'no valid assertion could be found for this address',
+  UNAVAILABLE: 'the store is shutting down or overloaded; retry later',
+  INTERNAL: 'an unexpected failure inside the store (details are in its log, not here)',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

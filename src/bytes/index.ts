@@ -35,6 +35,15 @@ export function fromBase64(s: string): Uint8Array {
   return b;
 }
 
+export const toBase64url = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.length).toString('base64url');
+
+/** Strict base64url (no padding): refuses anything that does not round-trip. */
+export function fromBase64url(s: string): Uint8Array {
+  const b = new Uint8Array(Buffer.from(s, 'base64url'));
+  if (toBase64url(b) !== s) throw new TypeError('invalid base64url');
+  return b;
+}
+
 /** Equality that does not leak the position of the first difference. Use for secrets and MACs. */
 export function constantTimeEqual(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false;

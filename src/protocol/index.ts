@@ -10,3 +10,4 @@ export * from './envelope.js';
 export * from './notification.js';
 export * from './delivery.js';
 export * from './keyfile.js';
+export * from './request.js';

@@ -14,6 +14,7 @@ export const LABELS = {
   receipt: 'keypost/v1/receipt',
   retraction: 'keypost/v1/retraction',
   fetch: 'keypost/v1/fetch',
+  request: 'keypost/v1/request',
   pow: 'keypost/v1/pow',
   stanza: 'keypost/v1/stanza',
   payload: 'keypost/v1/payload',

@@ -183,6 +183,22 @@ export const FetchRequestBody = struct('FetchRequestBody', 400, {
 });
 export const FetchRequest = signed('FetchRequest', 400, 800);
 
+// ---- a user's requests to its own store ------------------------------------------------
+
+export const RequestAuthBody = struct('RequestAuthBody', 1400, {
+  identity: [1, typedKey()],
+  method: [2, text(7, 3)],
+  /** Path and query exactly as sent. */
+  path: [3, text(1024, 1)],
+  /** SHA-256 of the exact request body (of zero bytes when there is none). */
+  bodyHash: [4, hash()],
+  /** Origin of the store the request is for, so it cannot be replayed at another. */
+  store: [5, text(LIMITS.STORE_URL, 8)],
+  time: [6, time()],
+  nonce: [7, bytes(16)],
+});
+export const RequestAuth = signed('RequestAuth', 1400, 1800);
+
 export type Signed = Decoded<typeof Assertion>;
 export type SubkeyCertBody = Decoded<typeof SubkeyCertBody>;
 export type RevocationBody = Decoded<typeof RevocationBody>;
@@ -201,3 +217,4 @@ export type SealedHint = Decoded<typeof SealedHint>;
 export type ReceiptBody = Decoded<typeof ReceiptBody>;
 export type RetractionBody = Decoded<typeof RetractionBody>;
 export type FetchRequestBody = Decoded<typeof FetchRequestBody>;
+export type RequestAuthBody = Decoded<typeof RequestAuthBody>;
