@@ -440,3 +440,13 @@ describe('invalid UTF-8 near a size limit', () => {
     expect(codeOf(() => decode(S.SealedHint, input))).toBe('WIRE_NONCANONICAL');
   });
 });
+
+describe('decode leaves its input alone', () => {
+  test('no property is attached to the caller’s bytes', () => {
+    const input = encode(S.StoreEntry, { priority: 1, url: 'https://a.example' });
+    const before = Object.getOwnPropertyNames(input).length;
+    decode(S.StoreEntry, input);
+    expect(Object.getOwnPropertyNames(input).length).toBe(before);
+    expect((input as unknown as { dataView?: unknown }).dataView).toBeUndefined();
+  });
+});

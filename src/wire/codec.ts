@@ -225,7 +225,8 @@ export function decode<O>(t: StructT<O>, input: Uint8Array): O {
   scanTypes(input, t.name);
   let raw: unknown;
   try {
-    raw = unpackr.unpack(input);
+    // A fresh view: msgpackr caches a DataView on the object it is given; the caller's stays untouched.
+    raw = unpackr.unpack(new Uint8Array(input.buffer, input.byteOffset, input.length));
   } catch (e) {
     throw new KeypostError('WIRE_MALFORMED', `${t.name}: ${(e as Error).message}`);
   }
