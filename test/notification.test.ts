@@ -308,3 +308,24 @@ describe('subject hint', () => {
     expect(codeOf(() => note({ subjectHint: 'x', recipient: { address: bob.address, encryptionKey: new Uint8Array(32) } }))).toBe('KEY_SMALL_ORDER');
   });
 });
+
+describe('fresh identities pay before the key check', () => {
+  test('a notification from a never-seen key without proof of work is refused before the key is validated', async () => {
+    const edkeys = await import('../src/crypto/edkeys.js');
+    const fresh = makeUser('fresh-sender-for-pow-order');
+    const n = makeNotification({
+      sender: fresh.signer,
+      recipient: { address: makeUser('bob').address },
+      store: 'https://a.example',
+      id: new Uint8Array(32).fill(9),
+      size: 1000,
+      time: NOW,
+      expires: NOW + 3600,
+      random: seededRandom('fresh'),
+    });
+    const spy = vi.spyOn(edkeys, 'classifyEd25519Key');
+    expect(codeOf(() => verifyNotification(n, { now: NOW, powBits: () => 10 }))).toBe('POW_MISSING');
+    expect(spy).not.toHaveBeenCalled();
+    spy.mockRestore();
+  });
+});

@@ -20,8 +20,15 @@ const BECH32_ALPHABET = /^[qpzry9x8gf2tvdw0s3jn54khce6mua7l]+$/;
 /** The address of a typed key. Validates the key: an address of an unusable key is useless. */
 export function addressOf(typed: Uint8Array): Uint8Array {
   parseTypedKey(typed);
-  return crypto().sha256(concat(LABEL_BYTES, typed));
+  return addressOfUnchecked(typed);
 }
+
+/**
+ * The address without validating the key (one hash). For verifiers that must decide
+ * cheaply (proof of work, blocklists) before paying for the key check, which they then
+ * still make before trusting any signature.
+ */
+export const addressOfUnchecked = (typed: Uint8Array): Uint8Array => crypto().sha256(concat(LABEL_BYTES, typed));
 
 export function addressToText(address: Uint8Array): string {
   if (address.length !== 32) throw new KeypostError('INVALID_ARGUMENT', 'address must be 32 bytes');
