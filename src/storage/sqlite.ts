@@ -1,0 +1,446 @@
+/**
+ * The embedded default: SQLite through better-sqlite3, WAL, synchronous=FULL.
+ *
+ * Group commit: every write is queued and the queue is flushed in ONE transaction on
+ * the next turn of the event loop, so one fsync covers every write that arrived
+ * meanwhile. Each write runs in its own savepoint, so one failing write (a quota, a
+ * spent invite) does not undo the others. A write's promise resolves only after the
+ * COMMIT returned, i.e. after fsync: a success reply built on it survives kill -9.
+ */
+import Database from 'better-sqlite3';
+import { KeypostError } from '../errors.js';
+import type { Bytes, DeviceRow, InboxRow, NewInboxItem, NewMessage, OutboxRow, Storage, UserRow } from './types.js';
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS users (
+  address BLOB PRIMARY KEY, identity BLOB NOT NULL, created INTEGER NOT NULL,
+  quota_bytes INTEGER NOT NULL, used_bytes INTEGER NOT NULL DEFAULT 0,
+  delegate_seed BLOB NOT NULL, delegate_cert BLOB, prefetch INTEGER NOT NULL DEFAULT 1
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS devices (key BLOB PRIMARY KEY, user BLOB NOT NULL, cert BLOB, added INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS invites (token_hash BLOB PRIMARY KEY, expires INTEGER NOT NULL, used_by BLOB) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS assertions (
+  address BLOB NOT NULL, type INTEGER NOT NULL, seq INTEGER NOT NULL, bytes BLOB NOT NULL,
+  not_after INTEGER NOT NULL, name_hash TEXT, PRIMARY KEY (address, type)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS assertions_name ON assertions (name_hash) WHERE name_hash IS NOT NULL;
+CREATE TABLE IF NOT EXISTS messages (
+  id BLOB PRIMARY KEY, sender BLOB NOT NULL, envelope BLOB, size INTEGER NOT NULL,
+  created INTEGER NOT NULL, retracted INTEGER NOT NULL DEFAULT 0
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS outbox (
+  id BLOB NOT NULL, recipient BLOB NOT NULL, notification BLOB NOT NULL, status TEXT NOT NULL,
+  attempts INTEGER NOT NULL DEFAULT 0, next_attempt INTEGER NOT NULL, expires INTEGER NOT NULL,
+  last_error TEXT, notified_at INTEGER, fetched_at INTEGER, confirmed_at INTEGER, retraction BLOB, store_url TEXT,
+  PRIMARY KEY (id, recipient)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS outbox_due ON outbox (next_attempt) WHERE status IN ('pending', 'notified', 'retracted');
+CREATE TABLE IF NOT EXISTS inbox (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT, user BLOB NOT NULL, id BLOB NOT NULL, hash BLOB NOT NULL,
+  notification BLOB NOT NULL, sender BLOB NOT NULL, sender_store TEXT NOT NULL, size INTEGER NOT NULL,
+  received INTEGER NOT NULL, state TEXT NOT NULL, envelope BLOB, attempts INTEGER NOT NULL DEFAULT 0,
+  next_attempt INTEGER NOT NULL, last_error TEXT, receipt_sent INTEGER NOT NULL DEFAULT 0,
+  UNIQUE (user, id)
+);
+CREATE INDEX IF NOT EXISTS inbox_prefetch ON inbox (next_attempt) WHERE state = 'notified';
+CREATE TABLE IF NOT EXISTS blocks (user BLOB NOT NULL, sender BLOB NOT NULL, store TEXT NOT NULL, PRIMARY KEY (user, sender, store)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS contacts (user BLOB NOT NULL, contact BLOB NOT NULL, PRIMARY KEY (user, contact)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS seen (user BLOB NOT NULL, sender BLOB NOT NULL, first INTEGER NOT NULL, PRIMARY KEY (user, sender)) WITHOUT ROWID;
+`;
+
+// Blocks use '' for "any": one row format for [store, sender], whole-sender and whole-store blocks.
+const ANY_SENDER = new Uint8Array(0);
+const ANY_STORE = '';
+
+type Row = Record<string, unknown>;
+const b = (v: unknown): Bytes => new Uint8Array(v as Buffer);
+const optB = (v: unknown): Bytes | undefined => (v == null ? undefined : b(v));
+const optN = (v: unknown): number | undefined => (v == null ? undefined : Number(v));
+const optS = (v: unknown): string | undefined => (v == null ? undefined : String(v));
+
+function userRow(r: Row): UserRow {
+  return {
+    address: b(r.address),
+    identity: b(r.identity),
+    created: Number(r.created),
+    quotaBytes: Number(r.quota_bytes),
+    usedBytes: Number(r.used_bytes),
+    delegateSeed: b(r.delegate_seed),
+    delegateCert: optB(r.delegate_cert),
+    prefetch: r.prefetch === 1,
+  };
+}
+
+function outboxRow(r: Row): OutboxRow {
+  return {
+    id: b(r.id),
+    recipient: b(r.recipient),
+    notification: b(r.notification),
+    status: r.status as OutboxRow['status'],
+    attempts: Number(r.attempts),
+    nextAttempt: Number(r.next_attempt),
+    expires: Number(r.expires),
+    lastError: optS(r.last_error),
+    notifiedAt: optN(r.notified_at),
+    fetchedAt: optN(r.fetched_at),
+    confirmedAt: optN(r.confirmed_at),
+    retraction: optB(r.retraction),
+    storeUrl: optS(r.store_url),
+  };
+}
+
+function inboxRow(r: Row): InboxRow {
+  return {
+    user: b(r.user),
+    id: b(r.id),
+    hash: b(r.hash),
+    notification: b(r.notification),
+    sender: b(r.sender),
+    senderStore: String(r.sender_store),
+    size: Number(r.size),
+    received: Number(r.received),
+    state: r.state as InboxRow['state'],
+    seq: Number(r.seq),
+    attempts: Number(r.attempts),
+    nextAttempt: Number(r.next_attempt),
+    lastError: optS(r.last_error),
+    receiptSent: r.receipt_sent === 1,
+  };
+}
+
+interface Pending {
+  run: () => unknown;
+  resolve: (v: any) => void;
+  reject: (e: unknown) => void;
+}
+
+export interface SqliteOptions {
+  /** Path of the database file (':memory:' for throwaway tests). */
+  path: string;
+}
+
+export class SqliteStorage implements Storage {
+  readonly db: Database.Database;
+  #queue: Pending[] = [];
+  #scheduled = false;
+  #closed = false;
+  /** Number of COMMITs so far, for benchmarks and tests of group commit. */
+  commits = 0;
+
+  constructor(o: SqliteOptions) {
+    this.db = new Database(o.path);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('synchronous = FULL');
+    this.db.pragma('foreign_keys = ON');
+    this.db.pragma('busy_timeout = 5000');
+    this.db.exec(SCHEMA);
+  }
+
+  /** Queue a write; resolves after the transaction holding it has committed. */
+  #write<T>(run: () => T): Promise<T> {
+    if (this.#closed) return Promise.reject(new KeypostError('UNAVAILABLE', 'storage is closed'));
+    return new Promise<T>((resolve, reject) => {
+      this.#queue.push({ run, resolve, reject });
+      if (!this.#scheduled) {
+        this.#scheduled = true;
+        setImmediate(() => this.#flush());
+      }
+    });
+  }
+
+  #flush(): void {
+    this.#scheduled = false;
+    const batch = this.#queue;
+    this.#queue = [];
+    if (batch.length === 0) return;
+    const results: { ok: boolean; value: unknown }[] = [];
+    try {
+      this.db.transaction(() => {
+        for (const p of batch) {
+          try {
+            results.push({ ok: true, value: this.db.transaction(p.run)() }); // savepoint per write
+          } catch (e) {
+            results.push({ ok: false, value: e });
+          }
+        }
+      })();
+      this.commits++;
+    } catch (e) {
+      // The commit itself failed (disk full, I/O error): nothing in the batch is durable.
+      for (const p of batch) p.reject(e);
+      return;
+    }
+    batch.forEach((p, i) => (results[i]!.ok ? p.resolve(results[i]!.value) : p.reject(results[i]!.value)));
+  }
+
+  // ---- users, devices, invites ------------------------------------------------------
+
+  createInvite(tokenHash: Bytes, expires: number) {
+    return this.#write(() => void this.db.prepare('INSERT INTO invites (token_hash, expires) VALUES (?, ?)').run(tokenHash, expires));
+  }
+
+  redeemInvite(tokenHash: Bytes, now: number, user: UserRow, device: DeviceRow) {
+    return this.#write(() => {
+      const spent = this.db
+        .prepare('UPDATE invites SET used_by = ? WHERE token_hash = ? AND used_by IS NULL AND expires >= ?')
+        .run(user.address, tokenHash, now);
+      if (spent.changes !== 1) throw new KeypostError('INVITE_INVALID');
+      if (this.getUser(user.address)) throw new KeypostError('INVITE_INVALID', 'this address is already registered here');
+      this.db
+        .prepare('INSERT INTO users (address, identity, created, quota_bytes, used_bytes, delegate_seed, delegate_cert, prefetch) VALUES (?, ?, ?, ?, 0, ?, ?, ?)')
+        .run(user.address, user.identity, user.created, user.quotaBytes, user.delegateSeed, user.delegateCert ?? null, user.prefetch ? 1 : 0);
+      this.db.prepare('INSERT INTO devices (key, user, cert, added) VALUES (?, ?, ?, ?)').run(device.key, device.user, device.cert ?? null, device.added);
+    });
+  }
+
+  getUser(address: Bytes) {
+    const r = this.db.prepare('SELECT * FROM users WHERE address = ?').get(address) as Row | undefined;
+    return r && userRow(r);
+  }
+
+  getDevice(key: Bytes) {
+    const r = this.db.prepare('SELECT * FROM devices WHERE key = ?').get(key) as Row | undefined;
+    return r && { key: b(r.key), user: b(r.user), cert: optB(r.cert), added: Number(r.added) };
+  }
+
+  addDevice(d: DeviceRow) {
+    return this.#write(() => void this.db.prepare('INSERT OR REPLACE INTO devices (key, user, cert, added) VALUES (?, ?, ?, ?)').run(d.key, d.user, d.cert ?? null, d.added));
+  }
+
+  setDelegateCert(user: Bytes, cert: Bytes) {
+    return this.#write(() => void this.db.prepare('UPDATE users SET delegate_cert = ? WHERE address = ?').run(cert, user));
+  }
+
+  setPrefetch(user: Bytes, on: boolean) {
+    return this.#write(() => void this.db.prepare('UPDATE users SET prefetch = ? WHERE address = ?').run(on ? 1 : 0, user));
+  }
+
+  // ---- assertions ---------------------------------------------------------------------
+
+  putAssertion(address: Bytes, type: number, seq: number, bytes: Bytes, notAfter: number, nameHash?: string) {
+    return this.#write(() => {
+      const cur = this.db.prepare('SELECT seq FROM assertions WHERE address = ? AND type = ?').get(address, type) as Row | undefined;
+      if (cur && Number(cur.seq) > seq) return false;
+      this.db
+        .prepare('INSERT OR REPLACE INTO assertions (address, type, seq, bytes, not_after, name_hash) VALUES (?, ?, ?, ?, ?, ?)')
+        .run(address, type, seq, bytes, notAfter, nameHash ?? null);
+      return true;
+    });
+  }
+
+  getAssertions(address: Bytes, now: number) {
+    return (this.db.prepare('SELECT bytes FROM assertions WHERE address = ? AND not_after >= ? ORDER BY type').all(address, now) as Row[]).map((r) => b(r.bytes));
+  }
+
+  getAssertionsByName(nameHash: string, now: number) {
+    const owner = this.db.prepare('SELECT address FROM assertions WHERE name_hash = ? AND not_after >= ?').get(nameHash, now) as Row | undefined;
+    return owner ? this.getAssertions(b(owner.address), now) : [];
+  }
+
+  // ---- sender side ----------------------------------------------------------------------
+
+  putMessage(m: NewMessage) {
+    return this.#write(() => {
+      if (this.db.prepare('SELECT 1 FROM messages WHERE id = ?').get(m.id)) return 'duplicate' as const;
+      const u = this.db.prepare('SELECT quota_bytes, used_bytes FROM users WHERE address = ?').get(m.sender) as Row | undefined;
+      if (!u) throw new KeypostError('NOT_REGISTERED');
+      if (Number(u.used_bytes) + m.envelope.length > Number(u.quota_bytes)) {
+        throw new KeypostError('QUOTA_EXCEEDED', `${Number(u.used_bytes) + m.envelope.length} > ${Number(u.quota_bytes)} bytes`);
+      }
+      this.db.prepare('INSERT INTO messages (id, sender, envelope, size, created) VALUES (?, ?, ?, ?, ?)').run(m.id, m.sender, m.envelope, m.envelope.length, m.created);
+      this.db.prepare('UPDATE users SET used_bytes = used_bytes + ? WHERE address = ?').run(m.envelope.length, m.sender);
+      const ins = this.db.prepare("INSERT INTO outbox (id, recipient, notification, status, next_attempt, expires) VALUES (?, ?, ?, 'pending', ?, ?)");
+      for (const r of m.recipients) ins.run(m.id, r.address, r.notification, m.created, r.expires);
+      return 'stored' as const;
+    });
+  }
+
+  getMessage(id: Bytes) {
+    const r = this.db.prepare('SELECT id, sender, size, created, retracted FROM messages WHERE id = ?').get(id) as Row | undefined;
+    return r && { id: b(r.id), sender: b(r.sender), size: Number(r.size), created: Number(r.created), retracted: r.retracted === 1 };
+  }
+
+  getEnvelope(id: Bytes) {
+    const r = this.db.prepare('SELECT envelope FROM messages WHERE id = ?').get(id) as Row | undefined;
+    return r?.envelope == null ? undefined : b(r.envelope);
+  }
+
+  getOutbox(id: Bytes, recipient: Bytes) {
+    const r = this.db.prepare('SELECT * FROM outbox WHERE id = ? AND recipient = ?').get(id, recipient) as Row | undefined;
+    return r && outboxRow(r);
+  }
+
+  listOutbox(id: Bytes) {
+    return (this.db.prepare('SELECT * FROM outbox WHERE id = ? ORDER BY recipient').all(id) as Row[]).map(outboxRow);
+  }
+
+  claimDueNotifications(now: number, leaseUntil: number, limit: number) {
+    return this.#write(() => {
+      const rows = (this.db
+        .prepare("SELECT * FROM outbox WHERE status IN ('pending', 'notified', 'retracted') AND next_attempt <= ? AND (retraction IS NOT NULL OR status != 'retracted') ORDER BY next_attempt LIMIT ?")
+        .all(now, limit) as Row[]).map(outboxRow);
+      const lease = this.db.prepare('UPDATE outbox SET next_attempt = ? WHERE id = ? AND recipient = ?');
+      for (const r of rows) lease.run(leaseUntil, r.id, r.recipient);
+      return rows;
+    });
+  }
+
+  recordNotifyAttempt(id: Bytes, recipient: Bytes, r: { ok: boolean; now: number; nextAttempt: number; error?: string; storeUrl?: string }) {
+    return this.#write(() => {
+      const cur = this.getOutbox(id, recipient);
+      if (!cur) return;
+      if (cur.status === 'retracted') {
+        // The retraction was delivered (ok) or is retried; once delivered it is never sent again.
+        this.db.prepare('UPDATE outbox SET attempts = attempts + 1, next_attempt = ?, last_error = ?, retraction = CASE WHEN ? THEN NULL ELSE retraction END WHERE id = ? AND recipient = ?')
+          .run(r.nextAttempt, r.error ?? null, r.ok ? 1 : 0, id, recipient);
+        return;
+      }
+      this.db
+        .prepare(`UPDATE outbox SET attempts = attempts + 1, next_attempt = ?, last_error = ?, store_url = COALESCE(?, store_url),
+          status = CASE WHEN ? AND status = 'pending' THEN 'notified' ELSE status END,
+          notified_at = CASE WHEN ? AND notified_at IS NULL THEN ? ELSE notified_at END
+          WHERE id = ? AND recipient = ?`)
+        .run(r.nextAttempt, r.error ?? null, r.storeUrl ?? null, r.ok ? 1 : 0, r.ok ? 1 : 0, r.now, id, recipient);
+    });
+  }
+
+  markFetched(id: Bytes, recipient: Bytes, now: number) {
+    return this.#write(
+      () =>
+        void this.db
+          .prepare("UPDATE outbox SET status = CASE WHEN status IN ('pending', 'notified') THEN 'fetched' ELSE status END, fetched_at = COALESCE(fetched_at, ?) WHERE id = ? AND recipient = ?")
+          .run(now, id, recipient),
+    );
+  }
+
+  markConfirmed(id: Bytes, recipient: Bytes, now: number) {
+    return this.#write(
+      () =>
+        void this.db
+          .prepare("UPDATE outbox SET status = 'confirmed', confirmed_at = COALESCE(confirmed_at, ?), fetched_at = COALESCE(fetched_at, ?) WHERE id = ? AND recipient = ? AND status != 'retracted'")
+          .run(now, now, id, recipient),
+    );
+  }
+
+  retract(id: Bytes, now: number, retractionFor: (recipient: Bytes) => Bytes) {
+    return this.#write(() => {
+      const rows = (this.db.prepare("SELECT recipient FROM outbox WHERE id = ? AND status IN ('pending', 'notified')").all(id) as Row[]).map((r) => b(r.recipient));
+      const upd = this.db.prepare("UPDATE outbox SET status = 'retracted', retraction = ?, next_attempt = ?, attempts = 0, last_error = NULL WHERE id = ? AND recipient = ?");
+      for (const r of rows) upd.run(retractionFor(r), now, id, r);
+      const left = this.db.prepare("SELECT COUNT(*) AS n FROM outbox WHERE id = ? AND status != 'retracted'").get(id) as Row;
+      if (Number(left.n) === 0) {
+        // Nobody fetched it: the envelope goes, and with it the quota it used.
+        const m = this.db.prepare('SELECT sender, size FROM messages WHERE id = ?').get(id) as Row;
+        this.db.prepare('UPDATE messages SET retracted = 1, envelope = NULL WHERE id = ?').run(id);
+        this.db.prepare('UPDATE users SET used_bytes = MAX(0, used_bytes - ?) WHERE address = ?').run(m.size, m.sender);
+      }
+      return rows;
+    });
+  }
+
+  expireOutbox(now: number) {
+    return this.#write(() => this.db.prepare("UPDATE outbox SET status = 'expired' WHERE status IN ('pending', 'notified') AND expires < ?").run(now).changes);
+  }
+
+  // ---- recipient side ---------------------------------------------------------------------
+
+  #insertInbox(i: NewInboxItem): 'new' | 'duplicate' {
+    const r = this.db
+      .prepare("INSERT OR IGNORE INTO inbox (user, id, hash, notification, sender, sender_store, size, received, state, next_attempt) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'notified', ?)")
+      .run(i.user, i.id, i.hash, i.notification, i.sender, i.senderStore, i.size, i.received, i.received);
+    return r.changes === 1 ? 'new' : 'duplicate';
+  }
+
+  addInbox(item: NewInboxItem) {
+    return this.#write(() => this.#insertInbox(item));
+  }
+
+  addInboxMany(items: NewInboxItem[]) {
+    return this.#write(() => items.map((i) => this.#insertInbox(i)));
+  }
+
+  getInbox(user: Bytes, id: Bytes) {
+    const r = this.db.prepare('SELECT * FROM inbox WHERE user = ? AND id = ?').get(user, id) as Row | undefined;
+    return r && inboxRow(r);
+  }
+
+  getInboxEnvelope(user: Bytes, id: Bytes) {
+    const r = this.db.prepare('SELECT envelope FROM inbox WHERE user = ? AND id = ?').get(user, id) as Row | undefined;
+    return r?.envelope == null ? undefined : b(r.envelope);
+  }
+
+  listInbox(user: Bytes, since: number, limit: number) {
+    return (this.db.prepare("SELECT * FROM inbox WHERE user = ? AND seq > ? AND state != 'deleted' ORDER BY seq LIMIT ?").all(user, since, limit) as Row[]).map(inboxRow);
+  }
+
+  claimDuePrefetches(now: number, leaseUntil: number, limit: number) {
+    return this.#write(() => {
+      const rows = (this.db
+        .prepare("SELECT i.* FROM inbox i JOIN users u ON u.address = i.user WHERE i.state = 'notified' AND u.prefetch = 1 AND i.next_attempt <= ? ORDER BY i.next_attempt LIMIT ?")
+        .all(now, limit) as Row[]).map(inboxRow);
+      const lease = this.db.prepare('UPDATE inbox SET next_attempt = ? WHERE seq = ?');
+      for (const r of rows) lease.run(leaseUntil, r.seq);
+      return rows;
+    });
+  }
+
+  storeFetched(user: Bytes, id: Bytes, envelope: Bytes) {
+    return this.#write(() => void this.db.prepare("UPDATE inbox SET envelope = ?, state = 'fetched', last_error = NULL WHERE user = ? AND id = ? AND state = 'notified'").run(envelope, user, id));
+  }
+
+  recordPrefetchAttempt(user: Bytes, id: Bytes, r: { now: number; nextAttempt: number; error: string }) {
+    return this.#write(() => void this.db.prepare('UPDATE inbox SET attempts = attempts + 1, next_attempt = ?, last_error = ? WHERE user = ? AND id = ?').run(r.nextAttempt, r.error, user, id));
+  }
+
+  markReceiptSent(user: Bytes, id: Bytes) {
+    return this.#write(() => void this.db.prepare('UPDATE inbox SET receipt_sent = 1 WHERE user = ? AND id = ?').run(user, id));
+  }
+
+  retractInbox(sender: Bytes, id: Bytes, recipient: Bytes) {
+    return this.#write(
+      () => this.db.prepare("UPDATE inbox SET state = 'retracted', envelope = NULL WHERE user = ? AND id = ? AND sender = ? AND state = 'notified'").run(recipient, id, sender).changes === 1,
+    );
+  }
+
+  deleteInbox(user: Bytes, id: Bytes) {
+    return this.#write(() => this.db.prepare("UPDATE inbox SET state = 'deleted', envelope = NULL, notification = X'' WHERE user = ? AND id = ? AND state != 'deleted'").run(user, id).changes === 1);
+  }
+
+  // ---- recipient policy ---------------------------------------------------------------------
+
+  addBlock(user: Bytes, x: { sender?: Bytes; store?: string }) {
+    return this.#write(() => void this.db.prepare('INSERT OR IGNORE INTO blocks (user, sender, store) VALUES (?, ?, ?)').run(user, x.sender ?? ANY_SENDER, x.store ?? ANY_STORE));
+  }
+
+  removeBlock(user: Bytes, x: { sender?: Bytes; store?: string }) {
+    return this.#write(() => void this.db.prepare('DELETE FROM blocks WHERE user = ? AND sender = ? AND store = ?').run(user, x.sender ?? ANY_SENDER, x.store ?? ANY_STORE));
+  }
+
+  isBlocked(user: Bytes, sender: Bytes, store: string) {
+    return !!this.db
+      .prepare('SELECT 1 FROM blocks WHERE user = ? AND sender IN (?, ?) AND store IN (?, ?) LIMIT 1')
+      .get(user, sender, ANY_SENDER, store, ANY_STORE);
+  }
+
+  addContact(user: Bytes, contact: Bytes) {
+    return this.#write(() => void this.db.prepare('INSERT OR IGNORE INTO contacts (user, contact) VALUES (?, ?)').run(user, contact));
+  }
+
+  isContact(user: Bytes, contact: Bytes) {
+    return !!this.db.prepare('SELECT 1 FROM contacts WHERE user = ? AND contact = ?').get(user, contact);
+  }
+
+  async firstSeen(user: Bytes, sender: Bytes, now: number) {
+    const r = this.db.prepare('SELECT first FROM seen WHERE user = ? AND sender = ?').get(user, sender) as Row | undefined;
+    if (r) return Number(r.first);
+    await this.#write(() => void this.db.prepare('INSERT OR IGNORE INTO seen (user, sender, first) VALUES (?, ?, ?)').run(user, sender, now));
+    return now;
+  }
+
+  async close() {
+    // Drain what is queued: everything acknowledged-to-be is committed before closing.
+    while (this.#queue.length > 0) this.#flush();
+    this.#closed = true;
+    this.db.close();
+  }
+}

@@ -1,0 +1,155 @@
+/**
+ * What the store needs from a database. Domain operations, not SQL, so that SQLite
+ * (embedded default) and later PostgreSQL implement the same interface and one
+ * conformance suite runs against both. Every write resolves only once committed
+ * durably: a success reply built on it is a promise kept.
+ */
+
+export type Bytes = Uint8Array;
+
+export interface UserRow {
+  address: Bytes;
+  identity: Bytes;
+  created: number;
+  quotaBytes: number;
+  usedBytes: number;
+  /** Seed of the store-delegate key the store signs fetches and receipts with. */
+  delegateSeed: Bytes;
+  /** The user's certificate for that key; absent until the user uploads it. */
+  delegateCert?: Bytes;
+  prefetch: boolean;
+}
+
+export interface DeviceRow {
+  key: Bytes;
+  user: Bytes;
+  cert?: Bytes;
+  added: number;
+}
+
+export type OutboxStatus = 'pending' | 'notified' | 'fetched' | 'confirmed' | 'expired' | 'retracted';
+
+export interface OutboxRow {
+  id: Bytes;
+  recipient: Bytes;
+  notification: Bytes;
+  status: OutboxStatus;
+  attempts: number;
+  nextAttempt: number;
+  expires: number;
+  lastError?: string;
+  notifiedAt?: number;
+  fetchedAt?: number;
+  confirmedAt?: number;
+  retraction?: Bytes;
+  /** The recipient's store, once resolved. */
+  storeUrl?: string;
+}
+
+export interface MessageRow {
+  id: Bytes;
+  sender: Bytes;
+  size: number;
+  created: number;
+  retracted: boolean;
+}
+
+export type InboxState = 'notified' | 'fetched' | 'retracted' | 'deleted';
+
+export interface InboxRow {
+  user: Bytes;
+  id: Bytes;
+  /** Replay key of the notification (SHA-256 of its signed body). */
+  hash: Bytes;
+  notification: Bytes;
+  sender: Bytes;
+  senderStore: string;
+  size: number;
+  received: number;
+  state: InboxState;
+  /** Cursor for `since` polling: increases with every new row. */
+  seq: number;
+  attempts: number;
+  nextAttempt: number;
+  lastError?: string;
+  receiptSent: boolean;
+}
+
+export interface NewInboxItem {
+  user: Bytes;
+  id: Bytes;
+  hash: Bytes;
+  notification: Bytes;
+  sender: Bytes;
+  senderStore: string;
+  size: number;
+  received: number;
+}
+
+export interface NewMessage {
+  id: Bytes;
+  sender: Bytes;
+  envelope: Bytes;
+  created: number;
+  recipients: { address: Bytes; notification: Bytes; expires: number }[];
+}
+
+export interface Storage {
+  // users, devices, invites
+  createInvite(tokenHash: Bytes, expires: number): Promise<void>;
+  /** Atomically spends the invite and creates the user with its first device. INVITE_INVALID otherwise. */
+  redeemInvite(tokenHash: Bytes, now: number, user: UserRow, device: DeviceRow): Promise<void>;
+  getUser(address: Bytes): UserRow | undefined;
+  getDevice(key: Bytes): DeviceRow | undefined;
+  addDevice(device: DeviceRow): Promise<void>;
+  setDelegateCert(user: Bytes, cert: Bytes): Promise<void>;
+  setPrefetch(user: Bytes, on: boolean): Promise<void>;
+
+  // published assertions (served at the well-known path)
+  /** Keeps the higher sequence number per (address, type); returns false if `seq` is lower than stored. */
+  putAssertion(address: Bytes, type: number, seq: number, bytes: Bytes, notAfter: number, nameHash?: string): Promise<boolean>;
+  getAssertions(address: Bytes, now: number): Bytes[];
+  getAssertionsByName(nameHash: string, now: number): Bytes[];
+
+  // sender side: the archive is the outbox
+  /** Stores the envelope once and one outbox row per recipient. QUOTA_EXCEEDED if over quota; idempotent per id. */
+  putMessage(m: NewMessage): Promise<'stored' | 'duplicate'>;
+  getMessage(id: Bytes): MessageRow | undefined;
+  getEnvelope(id: Bytes): Bytes | undefined;
+  getOutbox(id: Bytes, recipient: Bytes): OutboxRow | undefined;
+  listOutbox(id: Bytes): OutboxRow[];
+  /** Rows due for (re)transmission, leased until `leaseUntil` so no other worker takes them. */
+  claimDueNotifications(now: number, leaseUntil: number, limit: number): Promise<OutboxRow[]>;
+  recordNotifyAttempt(id: Bytes, recipient: Bytes, r: { ok: boolean; now: number; nextAttempt: number; error?: string; storeUrl?: string }): Promise<void>;
+  markFetched(id: Bytes, recipient: Bytes, now: number): Promise<void>;
+  markConfirmed(id: Bytes, recipient: Bytes, now: number): Promise<void>;
+  /** Withdraws the message for every recipient that has not fetched it; returns those recipients. */
+  retract(id: Bytes, now: number, retractionFor: (recipient: Bytes) => Bytes): Promise<Bytes[]>;
+  expireOutbox(now: number): Promise<number>;
+
+  // recipient side
+  /** Durable insert; 'duplicate' if this user already has this notification (idempotent). */
+  addInbox(item: NewInboxItem): Promise<'new' | 'duplicate'>;
+  /** Many at once, in one commit: used by the batch endpoint. */
+  addInboxMany(items: NewInboxItem[]): Promise<('new' | 'duplicate')[]>;
+  getInbox(user: Bytes, id: Bytes): InboxRow | undefined;
+  getInboxEnvelope(user: Bytes, id: Bytes): Bytes | undefined;
+  listInbox(user: Bytes, since: number, limit: number): InboxRow[];
+  claimDuePrefetches(now: number, leaseUntil: number, limit: number): Promise<InboxRow[]>;
+  storeFetched(user: Bytes, id: Bytes, envelope: Bytes): Promise<void>;
+  recordPrefetchAttempt(user: Bytes, id: Bytes, r: { now: number; nextAttempt: number; error: string }): Promise<void>;
+  markReceiptSent(user: Bytes, id: Bytes): Promise<void>;
+  retractInbox(sender: Bytes, id: Bytes, recipient: Bytes): Promise<boolean>;
+  deleteInbox(user: Bytes, id: Bytes): Promise<boolean>;
+
+  // recipient policy
+  addBlock(user: Bytes, b: { sender?: Bytes; store?: string }): Promise<void>;
+  removeBlock(user: Bytes, b: { sender?: Bytes; store?: string }): Promise<void>;
+  isBlocked(user: Bytes, sender: Bytes, store: string): boolean;
+  addContact(user: Bytes, contact: Bytes): Promise<void>;
+  isContact(user: Bytes, contact: Bytes): boolean;
+  /** First time this sender was seen by this user (greylisting), recording now if never. */
+  firstSeen(user: Bytes, sender: Bytes, now: number): Promise<number>;
+
+  close(): Promise<void>;
+}
