@@ -6,3 +6,4 @@ export { useBackend, backends, crypto, systemRandom, seededRandom, type RandomSo
 export { LIMITS, encode, decode } from './wire/index.js';
 export * as schema from './wire/schema.js';
 export { writeKeyFile, readKeyFile } from './client/keystore.js';
+export * from './discovery/index.js';

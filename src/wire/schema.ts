@@ -199,6 +199,27 @@ export const RequestAuthBody = struct('RequestAuthBody', 1400, {
 });
 export const RequestAuth = signed('RequestAuth', 1400, 1800);
 
+// ---- bodies of the store's HTTP API (docs/api.md) ---------------------------------------
+
+export const BATCH_MAX = 1000;
+export const NotificationBatch = struct('NotificationBatch', BATCH_MAX * (LIMITS.NOTIFICATION + 3) + 8, {
+  notifications: [1, list(bytes(1, LIMITS.NOTIFICATION), BATCH_MAX, 1)],
+});
+
+export const UploadRoute = struct('UploadRoute', LIMITS.NOTIFICATION + LIMITS.STORE_URL + 16, {
+  notification: [1, bytes(1, LIMITS.NOTIFICATION)],
+  /** Where the client found the recipient: a hint; the store follows the recipient's verified *stores* assertion. */
+  store: [2, text(LIMITS.STORE_URL, 8)],
+});
+export const Upload = struct('Upload', Envelope.maxSize + LIMITS.RECIPIENTS * (UploadRoute.maxSize + 3) + 16, {
+  envelope: [1, bytes(1, Envelope.maxSize)],
+  routes: [2, list(UploadRoute, LIMITS.RECIPIENTS, 1)],
+});
+
+export const RetractionList = struct('RetractionList', LIMITS.RECIPIENTS * 515 + 8, {
+  retractions: [1, list(bytes(1, 512), LIMITS.RECIPIENTS)],
+});
+
 export type Signed = Decoded<typeof Assertion>;
 export type SubkeyCertBody = Decoded<typeof SubkeyCertBody>;
 export type RevocationBody = Decoded<typeof RevocationBody>;
