@@ -30,14 +30,14 @@ import { peekAssertion } from './publish.js';
 import { checkDnsServers, fetchBundle, lookupTxt, type SourceResult } from './transport.js';
 
 /** A verified assertion whose content is known to be of type T. */
-export type Verified<T extends AssertionTypeName> = VerifiedAssertion & { content: Extract<AssertionContent, { type: T }> };
+export type VerifiedOf<T extends AssertionTypeName> = VerifiedAssertion & { content: Extract<AssertionContent, { type: T }> };
 
 export interface Resolved {
   address: Uint8Array;
-  stores?: Verified<'stores'>;
-  keys?: Verified<'keys'>;
-  name?: Verified<'name'>;
-  policy?: Verified<'policy'>;
+  stores?: VerifiedOf<'stores'>;
+  keys?: VerifiedOf<'keys'>;
+  name?: VerifiedOf<'name'>;
+  policy?: VerifiedOf<'policy'>;
   /** Unix seconds: the earliest notAfter among the kept assertions, capped at now + maxTtl. */
   expires: number;
   /** What was ignored on the way (failed sources, invalid assertions), for diagnostics only. */
@@ -45,7 +45,7 @@ export interface Resolved {
 }
 
 /** A Resolved that came from a legacy name: it always carries the name assertion. */
-export type NameResolved = Resolved & { name: Verified<'name'> };
+export type NameResolved = Resolved & { name: VerifiedOf<'name'> };
 
 type MaybePromise<T> = T | Promise<T>;
 
