@@ -71,6 +71,11 @@ export interface NotificationCheck extends VerifyContext {
   isLocalRecipient?: (address: Uint8Array) => boolean;
   /** Called with the notification's hash before the signature is checked; true means seen before. */
   isReplay?: (hash: Uint8Array) => boolean;
+  /**
+   * Cheap policy before any expensive check (block lists): may throw. Gets the claimed,
+   * not yet verified, sender address: refusing a forgery that names a blocked sender is harmless.
+   */
+  screen?: (sender: Uint8Array, body: Body) => void;
   /** Proof-of-work bits this sender owes for this size (0 for contacts). */
   powBits?: (sender: Uint8Array, size: number) => number;
 }
@@ -86,7 +91,7 @@ export interface VerifiedNotification {
 
 /**
  * Verify without decrypting anything, cheapest checks first: size, decoding, time
- * window, recipient, replay, proof of work, then signatures. Whether the sender's own
+ * window, recipient, replay, the caller's screen (block lists), proof of work, then signatures. Whether the sender's own
  * *stores* assertion names `body.store` is the caller's next check (it needs discovery).
  */
 export function verifyNotification(bytes: Uint8Array, check: NotificationCheck): VerifiedNotification {
@@ -106,6 +111,7 @@ export function verifyNotification(bytes: Uint8Array, check: NotificationCheck):
   // The sender's key is validated in resolveSigner, after the proof of work: that check costs
   // ~0.7 ms for a key never seen before, and a flood of fresh identities must pay first.
   const sender = addressOfUnchecked(body.sender);
+  check.screen?.(sender, body);
   const bits = check.powBits?.(sender, body.size) ?? 0;
   checkStamp(body.recipient, body.id, body.pow, bits);
   const signedBy = resolveSigner(c, body.sender, [PURPOSE.device], check);

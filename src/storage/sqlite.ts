@@ -42,7 +42,8 @@ CREATE TABLE IF NOT EXISTS inbox (
   next_attempt INTEGER NOT NULL, last_error TEXT, receipt_sent INTEGER NOT NULL DEFAULT 0,
   UNIQUE (user, id)
 );
-CREATE INDEX IF NOT EXISTS inbox_prefetch ON inbox (next_attempt) WHERE state = 'notified';
+CREATE INDEX IF NOT EXISTS inbox_due ON inbox (next_attempt) WHERE state = 'notified' OR (state = 'fetched' AND receipt_sent = 0);
+CREATE INDEX IF NOT EXISTS inbox_hash ON inbox (hash);
 CREATE TABLE IF NOT EXISTS blocks (user BLOB NOT NULL, sender BLOB NOT NULL, store TEXT NOT NULL, PRIMARY KEY (user, sender, store)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS contacts (user BLOB NOT NULL, contact BLOB NOT NULL, PRIMARY KEY (user, contact)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS seen (user BLOB NOT NULL, sender BLOB NOT NULL, first INTEGER NOT NULL, PRIMARY KEY (user, sender)) WITHOUT ROWID;
@@ -249,8 +250,8 @@ export class SqliteStorage implements Storage {
       }
       this.db.prepare('INSERT INTO messages (id, sender, envelope, size, created) VALUES (?, ?, ?, ?, ?)').run(m.id, m.sender, m.envelope, m.envelope.length, m.created);
       this.db.prepare('UPDATE users SET used_bytes = used_bytes + ? WHERE address = ?').run(m.envelope.length, m.sender);
-      const ins = this.db.prepare("INSERT INTO outbox (id, recipient, notification, status, next_attempt, expires) VALUES (?, ?, ?, 'pending', ?, ?)");
-      for (const r of m.recipients) ins.run(m.id, r.address, r.notification, m.created, r.expires);
+      const ins = this.db.prepare("INSERT INTO outbox (id, recipient, notification, status, next_attempt, expires, store_url) VALUES (?, ?, ?, 'pending', ?, ?, ?)");
+      for (const r of m.recipients) ins.run(m.id, r.address, r.notification, m.created, r.expires, r.storeHint);
       return 'stored' as const;
     });
   }
@@ -322,11 +323,11 @@ export class SqliteStorage implements Storage {
     );
   }
 
-  retract(id: Bytes, now: number, retractionFor: (recipient: Bytes) => Bytes) {
+  retract(id: Bytes, now: number, retractionFor: (recipient: Bytes) => Bytes | undefined) {
     return this.#write(() => {
       const rows = (this.db.prepare("SELECT recipient FROM outbox WHERE id = ? AND status IN ('pending', 'notified')").all(id) as Row[]).map((r) => b(r.recipient));
       const upd = this.db.prepare("UPDATE outbox SET status = 'retracted', retraction = ?, next_attempt = ?, attempts = 0, last_error = NULL WHERE id = ? AND recipient = ?");
-      for (const r of rows) upd.run(retractionFor(r), now, id, r);
+      for (const r of rows) upd.run(retractionFor(r) ?? null, now, id, r);
       const left = this.db.prepare("SELECT COUNT(*) AS n FROM outbox WHERE id = ? AND status != 'retracted'").get(id) as Row;
       if (Number(left.n) === 0) {
         // Nobody fetched it: the envelope goes, and with it the quota it used.
@@ -364,6 +365,10 @@ export class SqliteStorage implements Storage {
     return r && inboxRow(r);
   }
 
+  inboxHasHash(hash: Bytes) {
+    return !!this.db.prepare('SELECT 1 FROM inbox WHERE hash = ? LIMIT 1').get(hash);
+  }
+
   getInboxEnvelope(user: Bytes, id: Bytes) {
     const r = this.db.prepare('SELECT envelope FROM inbox WHERE user = ? AND id = ?').get(user, id) as Row | undefined;
     return r?.envelope == null ? undefined : b(r.envelope);
@@ -376,7 +381,9 @@ export class SqliteStorage implements Storage {
   claimDuePrefetches(now: number, leaseUntil: number, limit: number) {
     return this.#write(() => {
       const rows = (this.db
-        .prepare("SELECT i.* FROM inbox i JOIN users u ON u.address = i.user WHERE i.state = 'notified' AND u.prefetch = 1 AND i.next_attempt <= ? ORDER BY i.next_attempt LIMIT ?")
+        .prepare(
+          "SELECT i.* FROM inbox i JOIN users u ON u.address = i.user WHERE i.next_attempt <= ? AND ((i.state = 'notified' AND u.prefetch = 1) OR (i.state = 'fetched' AND i.receipt_sent = 0)) ORDER BY i.next_attempt LIMIT ?",
+        )
         .all(now, limit) as Row[]).map(inboxRow);
       const lease = this.db.prepare('UPDATE inbox SET next_attempt = ? WHERE seq = ?');
       for (const r of rows) lease.run(leaseUntil, r.seq);
@@ -393,6 +400,7 @@ export class SqliteStorage implements Storage {
   }
 
   markReceiptSent(user: Bytes, id: Bytes) {
+    // (next_attempt is left as is: the item leaves the due index once receipt_sent = 1.)
     return this.#write(() => void this.db.prepare('UPDATE inbox SET receipt_sent = 1 WHERE user = ? AND id = ?').run(user, id));
   }
 

@@ -91,7 +91,8 @@ export interface NewMessage {
   sender: Bytes;
   envelope: Bytes;
   created: number;
-  recipients: { address: Bytes; notification: Bytes; expires: number }[];
+  /** `storeHint`: where the client found the recipient; the outbox follows the verified *stores* assertion. */
+  recipients: { address: Bytes; notification: Bytes; expires: number; storeHint: string }[];
 }
 
 export interface Storage {
@@ -124,7 +125,7 @@ export interface Storage {
   markFetched(id: Bytes, recipient: Bytes, now: number): Promise<void>;
   markConfirmed(id: Bytes, recipient: Bytes, now: number): Promise<void>;
   /** Withdraws the message for every recipient that has not fetched it; returns those recipients. */
-  retract(id: Bytes, now: number, retractionFor: (recipient: Bytes) => Bytes): Promise<Bytes[]>;
+  retract(id: Bytes, now: number, retractionFor: (recipient: Bytes) => Bytes | undefined): Promise<Bytes[]>;
   expireOutbox(now: number): Promise<number>;
 
   // recipient side
@@ -133,8 +134,11 @@ export interface Storage {
   /** Many at once, in one commit: used by the batch endpoint. */
   addInboxMany(items: NewInboxItem[]): Promise<('new' | 'duplicate')[]>;
   getInbox(user: Bytes, id: Bytes): InboxRow | undefined;
+  /** Whether this exact notification (by replay key) is already held: the cheap duplicate check. */
+  inboxHasHash(hash: Bytes): boolean;
   getInboxEnvelope(user: Bytes, id: Bytes): Bytes | undefined;
   listInbox(user: Bytes, since: number, limit: number): InboxRow[];
+  /** Items to prefetch (users with prefetch on) and fetched items whose receipt is not yet delivered. */
   claimDuePrefetches(now: number, leaseUntil: number, limit: number): Promise<InboxRow[]>;
   storeFetched(user: Bytes, id: Bytes, envelope: Bytes): Promise<void>;
   recordPrefetchAttempt(user: Bytes, id: Bytes, r: { now: number; nextAttempt: number; error: string }): Promise<void>;

@@ -24,6 +24,8 @@ export const LIMITS = {
   SUBJECT_HINT: 120,
   CERT: 256,
   ASSERTION: 4096,
+  /** Notifications in one batch request. */
+  BATCH: 1000,
 } as const;
 
 /** The largest plaintext a payload of LIMITS.PAYLOAD bytes carries (16 bytes of tag per chunk). */
@@ -201,9 +203,8 @@ export const RequestAuth = signed('RequestAuth', 1400, 1800);
 
 // ---- bodies of the store's HTTP API (docs/api.md) ---------------------------------------
 
-export const BATCH_MAX = 1000;
-export const NotificationBatch = struct('NotificationBatch', BATCH_MAX * (LIMITS.NOTIFICATION + 3) + 8, {
-  notifications: [1, list(bytes(1, LIMITS.NOTIFICATION), BATCH_MAX, 1)],
+export const NotificationBatch = struct('NotificationBatch', LIMITS.BATCH * (LIMITS.NOTIFICATION + 3) + 8, {
+  notifications: [1, list(bytes(1, LIMITS.NOTIFICATION), LIMITS.BATCH, 1)],
 });
 
 export const UploadRoute = struct('UploadRoute', LIMITS.NOTIFICATION + LIMITS.STORE_URL + 16, {

@@ -1,0 +1,99 @@
+/** One store, both IM2000 roles, and its two background workers. */
+import { KeypostError } from '../errors.js';
+import { equal } from '../bytes/index.js';
+import { verifyAssertion, verifySubkeyCert, localPartHash, parseLegacyName, PURPOSE, ASSERTION_TYPE } from '../protocol/index.js';
+import { decode } from '../wire/index.js';
+import { AssertionBundle } from '../wire/schema.js';
+import type { Storage, UserRow } from '../storage/types.js';
+import type { StoreDeps } from './ports.js';
+import { Recipient } from './recipient.js';
+import { Sender } from './sender.js';
+import { Users } from './users.js';
+
+export class Store {
+  readonly users: Users;
+  readonly sender: Sender;
+  readonly recipient: Recipient;
+  #timer: NodeJS.Timeout | undefined;
+  #running: Promise<void> | undefined;
+  #again = false;
+  #stopped = true;
+
+  constructor(
+    readonly storage: Storage,
+    readonly deps: StoreDeps,
+  ) {
+    this.users = new Users(storage, deps);
+    this.sender = new Sender(storage, deps);
+    this.recipient = new Recipient(storage, deps);
+  }
+
+  /** The user certifies the store-delegate key it was given at registration. */
+  async setDelegateCert(user: UserRow, cert: Uint8Array): Promise<void> {
+    const c = verifySubkeyCert(cert, { now: this.deps.clock.now(), skew: this.deps.config.skew });
+    const expected = this.storage.getUser(user.address);
+    if (!equal(c.identity, user.identity) || c.purpose !== PURPOSE.storeDelegate) throw new KeypostError('CERT_INVALID', 'not a delegate certificate of this user');
+    if (!expected) throw new KeypostError('NOT_REGISTERED');
+    await this.storage.setDelegateCert(user.address, cert);
+  }
+
+  /** Publish the user's own assertions at the well-known path; rollbacks are refused. */
+  async putAssertions(user: UserRow, body: Uint8Array): Promise<number> {
+    const now = this.deps.clock.now();
+    let n = 0;
+    for (const a of decode(AssertionBundle, body).assertions) {
+      const v = verifyAssertion(a, { now, skew: this.deps.config.skew, address: user.address });
+      const nameHash = v.content.type === 'name' ? localPartHash(parseLegacyName(v.content.name).local) : undefined;
+      if (!(await this.storage.putAssertion(user.address, ASSERTION_TYPE[v.content.type], v.seq, a, v.notAfter, nameHash))) {
+        throw new KeypostError('ROLLBACK', `a newer ${v.content.type} assertion is already published`);
+      }
+      n++;
+    }
+    this.recipient.forgetPolicy(user.address);
+    return n;
+  }
+
+  // ---- workers ---------------------------------------------------------------------------
+
+  /** Start the retransmission and prefetch workers: a pass every `intervalMs`, and on `wake()`. */
+  start(intervalMs = 1000): void {
+    this.#stopped = false;
+    const tick = () => {
+      this.wake();
+      if (!this.#stopped) this.#timer = setTimeout(tick, intervalMs);
+    };
+    this.#timer = setTimeout(tick, 0);
+  }
+
+  /** Run a pass now (new upload or notification), or right after the current one. */
+  wake(): void {
+    if (this.#stopped) return;
+    if (this.#running) {
+      this.#again = true;
+      return;
+    }
+    this.#running = this.#pass().finally(() => {
+      this.#running = undefined;
+      if (this.#again) {
+        this.#again = false;
+        this.wake();
+      }
+    });
+  }
+
+  async #pass(): Promise<void> {
+    try {
+      // Keep going while there is a full batch: a burst drains without waiting for the timer.
+      while (!this.#stopped && ((await this.sender.runOutbox()) >= 256 || (await this.recipient.runPrefetch()) >= 128));
+    } catch (e) {
+      this.deps.log?.('worker pass failed', { error: (e as Error).message });
+    }
+  }
+
+  /** Stop the workers and wait for the pass in flight; then close storage yourself. */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    clearTimeout(this.#timer);
+    await this.#running;
+  }
+}

@@ -1,0 +1,72 @@
+/** Invites, registration and authentication of a store's own users. */
+import { KeypostError } from '../errors.js';
+import { fromBase64url, toBase64url, toHex } from '../bytes/index.js';
+import { crypto } from '../crypto/index.js';
+import { SigningKey } from '../identity/index.js';
+import { replayWindow, verifyRequestAuth, type RequestToSign, type VerifiedRequest } from '../protocol/index.js';
+import type { Storage, UserRow } from '../storage/types.js';
+import type { StoreDeps } from './ports.js';
+
+/** Nonces of signed requests, kept for their whole acceptance window. */
+class NonceCache {
+  #seen = new Map<string, number>();
+  seen(hash: Uint8Array, until: number, now: number): boolean {
+    const k = toHex(hash);
+    if ((this.#seen.get(k) ?? 0) >= now) return true;
+    this.#seen.set(k, until);
+    if (this.#seen.size > 200_000) for (const [key, t] of this.#seen) if (t < now) this.#seen.delete(key);
+    return false;
+  }
+}
+
+export class Users {
+  #nonces = new NonceCache();
+  constructor(
+    private readonly storage: Storage,
+    private readonly deps: StoreDeps,
+  ) {}
+
+  /** A one-time invite token; only its hash is stored. */
+  async createInvite(): Promise<string> {
+    const token = this.deps.random(18);
+    await this.storage.createInvite(crypto().sha256(token), this.deps.clock.now() + this.deps.config.inviteLifetime);
+    return toBase64url(token);
+  }
+
+  /** Verify a signed request: signature, freshness, replay. `registered` also demands a known user. */
+  authenticate(header: string | undefined, req: Omit<RequestToSign, 'store'>, registered = true): { v: VerifiedRequest; user?: UserRow } {
+    const now = this.deps.clock.now();
+    const v = verifyRequestAuth(header, { ...req, store: this.deps.config.origin }, { now, skew: this.deps.config.skew });
+    const user = this.storage.getUser(v.user);
+    if (registered && !user) throw new KeypostError('NOT_REGISTERED', 'register with an invite first');
+    if (this.#nonces.seen(v.hash, now + replayWindow(this.deps.config.skew), now)) throw new KeypostError('REPLAY', 'request already seen');
+    return { v, user };
+  }
+
+  /** The first device of a new user, with an operator's invite. Returns the store-delegate public key. */
+  async register(v: VerifiedRequest, invite: string): Promise<Uint8Array> {
+    let token: Uint8Array;
+    try {
+      token = fromBase64url(invite);
+    } catch {
+      throw new KeypostError('INVITE_INVALID', 'not an invite token');
+    }
+    const now = this.deps.clock.now();
+    const delegate = SigningKey.generate(this.deps.random);
+    await this.storage.redeemInvite(
+      crypto().sha256(token),
+      now,
+      {
+        address: v.user,
+        identity: v.body.identity,
+        created: now,
+        quotaBytes: this.deps.config.quotaBytes,
+        usedBytes: 0,
+        delegateSeed: delegate.exportSecret(),
+        prefetch: true,
+      },
+      { key: v.signingKey, user: v.user, added: now },
+    );
+    return delegate.publicKey;
+  }
+}
