@@ -63,3 +63,30 @@ test('alice on A sends to bob on B: notified, prefetched, opened, confirmed', as
   });
   expect(st.recipients[0].confirmedAt).toBeGreaterThan(0);
 });
+
+test('several recipients on one store are notified in one batch request', async () => {
+  const alice = await join_(A, 'smoke-batch-alice');
+  const rs = await Promise.all(['smoke-batch-r1', 'smoke-batch-r2', 'smoke-batch-r3'].map((n) => join_(B, n)));
+  let batches = 0;
+  let singles = 0;
+  const peers = A.store.deps.peers;
+  const origBatch = peers.notifyBatch!.bind(peers);
+  const origNotify = peers.notify.bind(peers);
+  peers.notifyBatch = (s, ns) => (batches++, origBatch(s, ns));
+  peers.notify = (s, n) => (singles++, origNotify(s, n));
+  try {
+    const id = await alice.c.send(
+      { to: rs.map((r) => r.u.address), cc: [], subject: 'to three', date: now(), parents: [], body: 'Hello, all.', attachments: [] },
+      rs.map((r) => ({ address: r.u.address, encryptionKey: r.u.enc.publicKey, store: B.url })),
+    );
+    await until(async () => {
+      const s = await alice.c.status(id);
+      return s.recipients.every((r: { status: string }) => r.status === 'confirmed') ? s : undefined;
+    });
+    expect(batches).toBe(1);
+    expect(singles).toBe(0);
+  } finally {
+    peers.notifyBatch = origBatch;
+    peers.notify = origNotify;
+  }
+});

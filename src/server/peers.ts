@@ -1,6 +1,8 @@
 /** Talking to other stores over HTTP(S): the store layer's Peers port. */
 import type { PeerReply, Peers } from '../store/ports.js';
-import { Envelope } from '../wire/schema.js';
+import { encode } from '../wire/index.js';
+import { Envelope, NotificationBatch } from '../wire/schema.js';
+import type { BatchItemReply } from '../store/ports.js';
 
 const TIMEOUT_MS = 15_000;
 
@@ -43,6 +45,16 @@ async function post(url: string, body: Uint8Array, maxReply: number): Promise<Pe
 
 export const httpPeers: Peers = {
   notify: (store, n) => post(`${store}/v1/notifications`, n, 4096),
+  async notifyBatch(store, notifications) {
+    const reply = await post(`${store}/v1/notifications/batch`, encode(NotificationBatch, { notifications }), 512 * notifications.length + 4096);
+    if (reply.status !== 200 || !reply.body) return reply;
+    try {
+      const { results } = JSON.parse(Buffer.from(reply.body).toString('utf8')) as { results?: BatchItemReply[] };
+      return Array.isArray(results) ? { ...reply, results } : reply;
+    } catch {
+      return { status: 502, error: 'malformed batch reply' };
+    }
+  },
   fetch: (store, req) => post(`${store}/v1/fetch`, req, Envelope.maxSize),
   receipt: (store, r) => post(`${store}/v1/receipts`, r, 4096),
   retraction: (store, r) => post(`${store}/v1/retractions`, r, 4096),

@@ -22,8 +22,13 @@ export interface PeerReply {
   body?: Uint8Array;
 }
 
+/** Per-item answer of a batch: accepted/duplicate, or the refusal. */
+export type BatchItemReply = { status: 'accepted' | 'duplicate' } | { error: string; message?: string; retryAfter?: number };
+
 export interface Peers {
   notify(store: string, notification: Uint8Array): Promise<PeerReply>;
+  /** Many notifications to one store in one request; `results` in order when status is 200. */
+  notifyBatch?(store: string, notifications: Uint8Array[]): Promise<PeerReply & { results?: BatchItemReply[] }>;
   fetch(store: string, request: Uint8Array): Promise<PeerReply>;
   receipt(store: string, receipt: Uint8Array): Promise<PeerReply>;
   retraction(store: string, retraction: Uint8Array): Promise<PeerReply>;

@@ -109,12 +109,16 @@ export class Recipient {
   }
 
   /** Each is checked on its own; all accepted ones are committed together (one fsync). */
-  async acceptMany(list: Uint8Array[]): Promise<({ status: Accepted } | { error: string; message: string })[]> {
+  async acceptMany(list: Uint8Array[]): Promise<({ status: Accepted } | { error: string; message: string; retryAfter?: number })[]> {
     const checked = await Promise.all(
       list.map((b) =>
         this.#checkOrDuplicate(b).then(
           (r) => r,
-          (e: unknown) => ({ error: (e as KeypostError).code ?? 'INTERNAL', message: e instanceof KeypostError ? e.message : 'internal error' }),
+          (e: unknown) => ({
+            error: e instanceof KeypostError ? e.code : 'INTERNAL',
+            message: e instanceof KeypostError ? e.message : 'internal error',
+            ...((e as { retryAfter?: number }).retryAfter ? { retryAfter: (e as { retryAfter: number }).retryAfter } : {}),
+          }),
         ),
       ),
     );

@@ -8,11 +8,14 @@ import { equal, toHex } from '../bytes/index.js';
 import { crypto } from '../crypto/index.js';
 import { addressToText } from '../identity/index.js';
 import { checkStoreUrl, replayWindow, verifyFetchRequest, verifyNotification, verifyReceipt, verifyRetraction } from '../protocol/index.js';
-import { decode } from '../wire/index.js';
+import { decode, LIMITS } from '../wire/index.js';
 import { RetractionList, Upload } from '../wire/schema.js';
 import type { OutboxRow, Storage, UserRow } from '../storage/types.js';
 import { DistinctCounter, RateLimiter } from './limits.js';
 import { backoff, type StoreDeps } from './ports.js';
+
+/** Rows one outbox pass claims: a full batch for one store. */
+export const OUTBOX_PASS = 1000;
 
 export interface UploadResult {
   id: Uint8Array;
@@ -122,13 +125,58 @@ export class Sender {
     await this.storage.markConfirmed(v.body.id, v.from, now);
   }
 
-  /** One pass of the retransmission worker. Returns how many rows it handled. */
-  async runOutbox(limit = 256): Promise<number> {
-    const now = this.deps.clock.now();
+  /**
+   * One pass of the retransmission worker. Notifications for the same store go in
+   * batches of up to LIMITS.BATCH (one request, one commit at the other end); anything
+   * else, or a batch that fails as a whole, goes one by one. Returns the rows handled.
+   */
+  async runOutbox(limit = OUTBOX_PASS): Promise<number> {
+    const { clock, directory, peers } = this.deps;
+    const now = clock.now();
     await this.storage.expireOutbox(now);
     const rows = await this.storage.claimDueNotifications(now, now + 120, limit);
-    for (let i = 0; i < rows.length; i += 32) await Promise.all(rows.slice(i, i + 32).map((r) => this.#deliver(r)));
+    const single: OutboxRow[] = [];
+    const byStore = new Map<string, OutboxRow[]>();
+    await Promise.all(
+      rows.map(async (row) => {
+        if (row.status === 'retracted' || !peers.notifyBatch) return single.push(row);
+        try {
+          const best = (await directory.storesOf(row.recipient, row.storeUrl ?? ''))[0];
+          if (!best) return single.push(row);
+          byStore.set(best, [...(byStore.get(best) ?? []), row]);
+        } catch {
+          single.push(row); // #deliver records the discovery failure
+        }
+      }),
+    );
+    for (const [store, group] of byStore) {
+      if (group.length === 1) single.push(group[0]!);
+      else for (let i = 0; i < group.length; i += LIMITS.BATCH) single.push(...(await this.#deliverBatch(store, group.slice(i, i + LIMITS.BATCH))));
+    }
+    for (let i = 0; i < single.length; i += 32) await Promise.all(single.slice(i, i + 32).map((r) => this.#deliver(r)));
     return rows.length;
+  }
+
+  /** Returns the rows to retry one by one (the batch as a whole failed). */
+  async #deliverBatch(store: string, group: OutboxRow[]): Promise<OutboxRow[]> {
+    const { clock, config, peers } = this.deps;
+    const now = clock.now();
+    let reply;
+    try {
+      reply = await peers.notifyBatch!(store, group.map((r) => r.notification));
+    } catch {
+      return group;
+    }
+    if (reply.status !== 200 || !reply.results || reply.results.length !== group.length) return group;
+    await Promise.all(
+      group.map((row, i) => {
+        const r = reply.results![i]!;
+        if ('status' in r) return this.storage.recordNotifyAttempt(row.id, row.recipient, { ok: true, now, nextAttempt: now + config.confirmWait, storeUrl: store });
+        const after = r.retryAfter ?? backoff(row.attempts, config.retryBase, config.retryMax);
+        return this.storage.recordNotifyAttempt(row.id, row.recipient, { ok: false, now, nextAttempt: now + after, error: r.error });
+      }),
+    );
+    return [];
   }
 
   async #deliver(row: OutboxRow): Promise<void> {

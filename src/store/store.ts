@@ -7,7 +7,7 @@ import { AssertionBundle } from '../wire/schema.js';
 import type { Storage, UserRow } from '../storage/types.js';
 import type { StoreDeps } from './ports.js';
 import { Recipient } from './recipient.js';
-import { Sender } from './sender.js';
+import { OUTBOX_PASS, Sender } from './sender.js';
 import { Users } from './users.js';
 
 export class Store {
@@ -84,7 +84,7 @@ export class Store {
   async #pass(): Promise<void> {
     try {
       // Keep going while there is a full batch: a burst drains without waiting for the timer.
-      while (!this.#stopped && ((await this.sender.runOutbox()) >= 256 || (await this.recipient.runPrefetch()) >= 128));
+      while (!this.#stopped && ((await this.sender.runOutbox()) >= OUTBOX_PASS || (await this.recipient.runPrefetch()) >= 128));
     } catch (e) {
       this.deps.log?.('worker pass failed', { error: (e as Error).message });
     }
