@@ -90,3 +90,9 @@ test('several recipients on one store are notified in one batch request', async 
     peers.notify = origNotify;
   }
 });
+
+test('the database file, which holds delegate keys, is readable by its owner only', async () => {
+  const { statSync } = await import('node:fs');
+  expect(statSync(join(dir, 'a', 'keypost.db')).mode & 0o777).toBe(0o600);
+  expect(statSync(join(dir, 'a')).mode & 0o777).toBe(0o700);
+});

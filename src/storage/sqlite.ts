@@ -7,6 +7,7 @@
  * spent invite) does not undo the others. A write's promise resolves only after the
  * COMMIT returned, i.e. after fsync: a success reply built on it survives kill -9.
  */
+import { chmodSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { KeypostError } from '../errors.js';
 import type { Bytes, DeviceRow, InboxRow, NewInboxItem, NewMessage, OutboxRow, Storage, UserRow } from './types.js';
@@ -130,6 +131,9 @@ export class SqliteStorage implements Storage {
 
   constructor(o: SqliteOptions) {
     this.db = new Database(o.path);
+    // It holds the store-delegate keys of its users: owner-only, like a key file
+    // (SQLite gives the -wal and -shm files the same mode).
+    if (o.path !== ':memory:') chmodSync(o.path, 0o600);
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('synchronous = FULL');
     this.db.pragma('foreign_keys = ON');
