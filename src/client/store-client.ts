@@ -86,6 +86,11 @@ export class StoreClient {
     return r;
   }
 
+  /** Register another device: `cert` is its device certificate, signed by the identity key. */
+  addDevice(cert: Uint8Array): Promise<{ device: string }> {
+    return this.request('POST', '/v1/me/devices', cert).then((r) => r.json() as Promise<{ device: string }>);
+  }
+
   publish(assertions: Uint8Array[]): Promise<{ stored: number }> {
     return this.request('PUT', '/v1/me/assertions', encode(AssertionBundle, { assertions })).then((r) => r.json() as Promise<{ stored: number }>);
   }

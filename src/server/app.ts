@@ -3,6 +3,7 @@
  * layer; this file and status.ts are the only places that know about HTTP statuses.
  * No stack trace, body or secret ever reaches a response or the log.
  */
+import type { Duplex } from 'node:stream';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { KeypostError, isErrorCode } from '../errors.js';
 import { fromHex, toHex } from '../bytes/index.js';
@@ -24,11 +25,27 @@ function parseId(hex: string): Uint8Array {
 }
 
 function json<T>(body: Uint8Array): T {
+  let v: unknown;
   try {
-    return JSON.parse(Buffer.from(body).toString('utf8')) as T;
+    v = JSON.parse(Buffer.from(body).toString('utf8'));
   } catch {
     throw new KeypostError('INVALID_ARGUMENT', 'body is not JSON');
   }
+  // Destructuring null would throw a TypeError (a 500): every JSON body here is an object.
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new KeypostError('INVALID_ARGUMENT', 'body is not a JSON object');
+  return v as T;
+}
+
+/** Answers fastify and node:http give before any route runs, in the same `{error, message}` form. */
+const errorBody = (code: 'INVALID_ARGUMENT' | 'WIRE_TOO_LARGE', detail: string) => JSON.stringify({ error: code, message: `${code}: ${detail}` });
+
+function clientError(err: Error & { code?: string }, socket: Duplex): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  const big = err.code === 'HPE_HEADER_OVERFLOW';
+  const body = big ? errorBody('WIRE_TOO_LARGE', 'request headers exceed the limit') : errorBody('INVALID_ARGUMENT', 'malformed HTTP request');
+  const status = big ? '413 Payload Too Large' : '400 Bad Request';
+  if (socket.writable) socket.write(`HTTP/1.1 ${status}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n${body}`);
+  socket.destroy();
 }
 
 const bodyOf = (req: FastifyRequest): Uint8Array => (req.body instanceof Uint8Array ? req.body : EMPTY);
@@ -40,10 +57,20 @@ export interface AppOptions {
 }
 
 export function buildApp({ store, logger = false }: AppOptions): FastifyInstance {
-  const app = Fastify({ logger: logger ? { level: 'warn' } : false, bodyLimit: SMALL, return503OnClosing: true });
+  const app = Fastify({
+    logger: logger ? { level: 'warn' } : false,
+    bodyLimit: SMALL,
+    return503OnClosing: true,
+    clientErrorHandler: clientError,
+    // A URL the router cannot decode, or a path parameter over its length limit.
+    frameworkErrors: (_err, _req, reply) => void (reply as unknown as FastifyReply).code(400).type('application/json').send(errorBody('INVALID_ARGUMENT', 'malformed URL')),
+  });
   const now = () => store.deps.clock.now();
 
   // Bodies stay raw bytes: signatures cover the exact bytes received.
+  // Any other type is refused (415, INVALID_ARGUMENT), text/plain too: fastify's own parser would
+  // make it a string, which the routes would silently read as an empty body.
+  app.removeContentTypeParser('text/plain');
   for (const type of ['application/octet-stream', 'application/json']) {
     app.addContentTypeParser(type, { parseAs: 'buffer' }, (_req, body, done) => done(null, new Uint8Array(body as Buffer)));
   }
@@ -84,6 +111,10 @@ export function buildApp({ store, logger = false }: AppOptions): FastifyInstance
     const r = wellKnownResponse(assertions, now());
     return reply.headers(r.headers).send(Buffer.from(r.body));
   };
+  // CORS preflight for the well-known paths (browsers' clients resolve through them).
+  app.options('/.well-known/keypost/*', async (_req, reply) =>
+    reply.code(204).headers({ 'access-control-allow-origin': '*', 'access-control-allow-methods': 'GET, OPTIONS', 'access-control-max-age': '86400' }).send(),
+  );
   app.get<{ Params: { address: string } }>('/.well-known/keypost/:address', async (req, reply) =>
     serveBundle(reply, store.storage.getAssertions(addressFromText(req.params.address), now())),
   );
@@ -125,6 +156,7 @@ export function buildApp({ store, logger = false }: AppOptions): FastifyInstance
     await store.setDelegateCert(auth(req), bodyOf(req));
     return { status: 'ok' };
   });
+  app.post('/v1/me/devices', async (req, reply) => reply.code(201).send({ device: toHex(await store.addDevice(auth(req), bodyOf(req))) }));
   app.put('/v1/me/assertions', { bodyLimit: 64 * 1024 }, async (req) => ({ stored: await store.putAssertions(auth(req), bodyOf(req)) }));
   app.put('/v1/me/prefetch', async (req) => {
     const user = auth(req);
@@ -195,7 +227,9 @@ export function buildApp({ store, logger = false }: AppOptions): FastifyInstance
     const row = inboxItem(user, req.params.id);
     const url = store.deps.config.reportUrl;
     if (!url || !store.deps.peers.report) throw new KeypostError('NOT_FOUND', 'this store has no report address');
-    const r = await store.deps.peers.report(url, row.notification, store.storage.getInboxEnvelope(user.address, row.id));
+    const r = await store.deps.peers.report(url, row.notification, store.storage.getInboxEnvelope(user.address, row.id)).catch(() => {
+      throw new KeypostError('UNAVAILABLE', 'the report address could not be reached');
+    });
     if (r.status >= 300) throw new KeypostError('UNAVAILABLE', `the report address answered ${r.status}`);
     return reply.code(202).send({ status: 'reported' });
   });
@@ -204,8 +238,9 @@ export function buildApp({ store, logger = false }: AppOptions): FastifyInstance
     const { sender, store: origin } = json<{ sender?: unknown; store?: unknown }>(body);
     if (sender === undefined && origin === undefined) throw new KeypostError('INVALID_ARGUMENT', 'name a sender, a store, or both');
     if (sender !== undefined && typeof sender !== 'string') throw new KeypostError('INVALID_ARGUMENT', 'sender is an address');
-    if (origin !== undefined && typeof origin !== 'string') throw new KeypostError('INVALID_ARGUMENT', 'store is an origin');
-    return { ...(sender ? { sender: addressFromText(sender as string) } : {}), ...(origin ? { store: origin as string } : {}) };
+    if (origin !== undefined && (typeof origin !== 'string' || origin === '')) throw new KeypostError('INVALID_ARGUMENT', 'store is an origin');
+    // Storage reads an absent sender or store as "any": an empty one must not become that.
+    return { ...(sender !== undefined ? { sender: addressFromText(sender as string) } : {}), ...(origin !== undefined ? { store: origin as string } : {}) };
   };
   app.post('/v1/blocks', async (req) => {
     await store.storage.addBlock(auth(req).address, blockOf(bodyOf(req)));

@@ -22,6 +22,8 @@ const HELP = `usage: keypost-store [start|invite] [options]
   --greylist SECS   defer first contact from strangers (default ${DEFAULT_CONFIG.greylistSeconds})
   --quota BYTES     storage quota per user (default ${DEFAULT_CONFIG.quotaBytes})
   --report URL      where "report spam" forwards notifications
+  --retry-base SECS first retransmission after SECS, doubling (default ${DEFAULT_CONFIG.retryBase})
+  --retry-max SECS  longest wait between retransmissions (default ${DEFAULT_CONFIG.retryMax})
 Settings in <data>/config.json use the same names: {"port": 7787, "greylist": 60, ...}.`;
 
 function settings() {
@@ -36,6 +38,8 @@ function settings() {
       greylist: { type: 'string' },
       quota: { type: 'string' },
       report: { type: 'string' },
+      'retry-base': { type: 'string' },
+      'retry-max': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -63,6 +67,8 @@ function settings() {
     greylist: num('greylist'),
     quota: num('quota'),
     report: pick('report') as string | undefined,
+    retryBase: num('retry-base'),
+    retryMax: num('retry-max'),
   };
 }
 
@@ -73,6 +79,8 @@ async function main() {
     ...(s.greylist !== undefined ? { greylistSeconds: s.greylist } : {}),
     ...(s.quota !== undefined ? { quotaBytes: s.quota } : {}),
     ...(s.report ? { reportUrl: s.report } : {}),
+    ...(s.retryBase !== undefined ? { retryBase: s.retryBase } : {}),
+    ...(s.retryMax !== undefined ? { retryMax: s.retryMax } : {}),
   };
   if (s.command === 'invite') {
     // The database is shared with a running store (WAL allows it).

@@ -1,7 +1,7 @@
 /** Talking to other stores over HTTP(S): the store layer's Peers port. */
 import type { PeerReply, Peers } from '../store/ports.js';
 import { encode } from '../wire/index.js';
-import { Envelope, NotificationBatch } from '../wire/schema.js';
+import { Envelope, NotificationBatch, SpamReport } from '../wire/schema.js';
 import type { BatchItemReply } from '../store/ports.js';
 
 const TIMEOUT_MS = 15_000;
@@ -55,8 +55,8 @@ export const httpPeers: Peers = {
       return { status: 502, error: 'malformed batch reply' };
     }
   },
-  fetch: (store, req) => post(`${store}/v1/fetch`, req, Envelope.maxSize),
+  fetch: (store, req, maxBytes) => post(`${store}/v1/fetch`, req, maxBytes ?? Envelope.maxSize),
   receipt: (store, r) => post(`${store}/v1/receipts`, r, 4096),
   retraction: (store, r) => post(`${store}/v1/retractions`, r, 4096),
-  report: (url, notification, envelope) => post(url, envelope ? Buffer.concat([notification, envelope]) : notification, 4096),
+  report: (url, notification, envelope) => post(url, encode(SpamReport, envelope ? { notification, envelope } : { notification }), 4096),
 };

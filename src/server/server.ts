@@ -30,7 +30,10 @@ export interface ServerOptions {
 }
 
 export interface RunningStore {
+  /** The public origin (what assertions name). */
   url: string;
+  /** Where it listens, e.g. http://127.0.0.1:PORT (differs from `url` behind a proxy). */
+  listening: string;
   store: Store;
   app: FastifyInstance;
   storage: SqliteStorage;
@@ -66,6 +69,7 @@ export async function startStore(o: ServerOptions): Promise<RunningStore> {
   let closing: Promise<void> | undefined;
   return {
     url: config.origin,
+    listening: url,
     store,
     app,
     storage,

@@ -6,6 +6,11 @@
  * meanwhile. Each write runs in its own savepoint, so one failing write (a quota, a
  * spent invite) does not undo the others. A write's promise resolves only after the
  * COMMIT returned, i.e. after fsync: a success reply built on it survives kill -9.
+ *
+ * Leases on claimed work (retransmissions, prefetches) are kept in memory, not in the
+ * file: only one store process works on a SQLite database, so a lease dies with the
+ * process that took it, and a store restarted after kill -9 resumes that work at once
+ * instead of waiting for leases its dead predecessor wrote.
  */
 import { chmodSync } from 'node:fs';
 import Database from 'better-sqlite3';
@@ -59,6 +64,21 @@ const b = (v: unknown): Bytes => new Uint8Array(v as Buffer);
 const optB = (v: unknown): Bytes | undefined => (v == null ? undefined : b(v));
 const optN = (v: unknown): number | undefined => (v == null ? undefined : Number(v));
 const optS = (v: unknown): string | undefined => (v == null ? undefined : String(v));
+const leaseKey = (x: Bytes, y: Bytes) => `${Buffer.from(x).toString('hex')}/${Buffer.from(y).toString('hex')}`;
+
+/** Leases of claimed rows, by key, until a unix time; expired ones are dropped at each claim. */
+class Leases {
+  #until = new Map<string, number>();
+  get size() {
+    return this.#until.size;
+  }
+  sweep(now: number) {
+    for (const [k, t] of this.#until) if (t <= now) this.#until.delete(k);
+  }
+  has = (k: string) => this.#until.has(k);
+  take = (k: string, until: number) => void this.#until.set(k, until);
+  release = (k: string) => void this.#until.delete(k);
+}
 
 function userRow(r: Row): UserRow {
   return {
@@ -126,6 +146,8 @@ export class SqliteStorage implements Storage {
   #queue: Pending[] = [];
   #scheduled = false;
   #closed = false;
+  readonly #outboxLeases = new Leases();
+  readonly #inboxLeases = new Leases();
   /** Number of COMMITs so far, for benchmarks and tests of group commit. */
   commits = 0;
 
@@ -246,7 +268,15 @@ export class SqliteStorage implements Storage {
 
   putMessage(m: NewMessage) {
     return this.#write(() => {
-      if (this.db.prepare('SELECT 1 FROM messages WHERE id = ?').get(m.id)) return 'duplicate' as const;
+      const held = this.db.prepare('SELECT sender FROM messages WHERE id = ?').get(m.id) as Row | undefined;
+      if (held) {
+        // Ids are content hashes: a recipient could re-upload what it received; it is not theirs.
+        if (!Buffer.from(held.sender as Buffer).equals(Buffer.from(m.sender))) throw new KeypostError('INVALID_ARGUMENT', 'this message is held here for another sender');
+        // The same sender retrying, perhaps with more recipients: add the ones not yet there.
+        const add = this.db.prepare("INSERT OR IGNORE INTO outbox (id, recipient, notification, status, next_attempt, expires, store_url) VALUES (?, ?, ?, 'pending', ?, ?, ?)");
+        for (const r of m.recipients) add.run(m.id, r.address, r.notification, m.created, r.expires, r.storeHint);
+        return 'duplicate' as const;
+      }
       const u = this.db.prepare('SELECT quota_bytes, used_bytes FROM users WHERE address = ?').get(m.sender) as Row | undefined;
       if (!u) throw new KeypostError('NOT_REGISTERED');
       if (Number(u.used_bytes) + m.envelope.length > Number(u.quota_bytes)) {
@@ -281,17 +311,22 @@ export class SqliteStorage implements Storage {
 
   claimDueNotifications(now: number, leaseUntil: number, limit: number) {
     return this.#write(() => {
+      const leases = this.#outboxLeases;
+      leases.sweep(now);
       const rows = (this.db
         .prepare("SELECT * FROM outbox WHERE status IN ('pending', 'notified', 'retracted') AND next_attempt <= ? AND (retraction IS NOT NULL OR status != 'retracted') ORDER BY next_attempt LIMIT ?")
-        .all(now, limit) as Row[]).map(outboxRow);
-      const lease = this.db.prepare('UPDATE outbox SET next_attempt = ? WHERE id = ? AND recipient = ?');
-      for (const r of rows) lease.run(leaseUntil, r.id, r.recipient);
+        .all(now, limit + leases.size) as Row[])
+        .map(outboxRow)
+        .filter((r) => !leases.has(leaseKey(r.id, r.recipient)))
+        .slice(0, limit);
+      for (const r of rows) leases.take(leaseKey(r.id, r.recipient), leaseUntil);
       return rows;
     });
   }
 
   recordNotifyAttempt(id: Bytes, recipient: Bytes, r: { ok: boolean; now: number; nextAttempt: number; error?: string; storeUrl?: string }) {
     return this.#write(() => {
+      this.#outboxLeases.release(leaseKey(id, recipient));
       const cur = this.getOutbox(id, recipient);
       if (!cur) return;
       if (cur.status === 'retracted') {
@@ -384,13 +419,17 @@ export class SqliteStorage implements Storage {
 
   claimDuePrefetches(now: number, leaseUntil: number, limit: number) {
     return this.#write(() => {
+      const leases = this.#inboxLeases;
+      leases.sweep(now);
       const rows = (this.db
         .prepare(
           "SELECT i.* FROM inbox i JOIN users u ON u.address = i.user WHERE i.next_attempt <= ? AND ((i.state = 'notified' AND u.prefetch = 1) OR (i.state = 'fetched' AND i.receipt_sent = 0)) ORDER BY i.next_attempt LIMIT ?",
         )
-        .all(now, limit) as Row[]).map(inboxRow);
-      const lease = this.db.prepare('UPDATE inbox SET next_attempt = ? WHERE seq = ?');
-      for (const r of rows) lease.run(leaseUntil, r.seq);
+        .all(now, limit + leases.size) as Row[])
+        .map(inboxRow)
+        .filter((r) => !leases.has(leaseKey(r.user, r.id)))
+        .slice(0, limit);
+      for (const r of rows) leases.take(leaseKey(r.user, r.id), leaseUntil);
       return rows;
     });
   }
@@ -400,7 +439,10 @@ export class SqliteStorage implements Storage {
   }
 
   recordPrefetchAttempt(user: Bytes, id: Bytes, r: { now: number; nextAttempt: number; error: string }) {
-    return this.#write(() => void this.db.prepare('UPDATE inbox SET attempts = attempts + 1, next_attempt = ?, last_error = ? WHERE user = ? AND id = ?').run(r.nextAttempt, r.error, user, id));
+    return this.#write(() => {
+      this.#inboxLeases.release(leaseKey(user, id));
+      this.db.prepare('UPDATE inbox SET attempts = attempts + 1, next_attempt = ?, last_error = ? WHERE user = ? AND id = ?').run(r.nextAttempt, r.error, user, id);
+    });
   }
 
   markReceiptSent(user: Bytes, id: Bytes) {

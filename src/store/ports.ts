@@ -29,10 +29,11 @@ export interface Peers {
   notify(store: string, notification: Uint8Array): Promise<PeerReply>;
   /** Many notifications to one store in one request; `results` in order when status is 200. */
   notifyBatch?(store: string, notifications: Uint8Array[]): Promise<PeerReply & { results?: BatchItemReply[] }>;
-  fetch(store: string, request: Uint8Array): Promise<PeerReply>;
+  /** `maxBytes`: the notified size; a longer answer is not the message and is not read. */
+  fetch(store: string, request: Uint8Array, maxBytes?: number): Promise<PeerReply>;
   receipt(store: string, receipt: Uint8Array): Promise<PeerReply>;
   retraction(store: string, retraction: Uint8Array): Promise<PeerReply>;
-  /** Forward a spam report (signed notification, envelope if held) to the operator's address. */
+  /** Forward a SpamReport (signed notification, envelope if held) to the operator's address. */
   report?(url: string, notification: Uint8Array, envelope?: Uint8Array): Promise<PeerReply>;
 }
 

@@ -24,6 +24,13 @@ import { backoff, type StoreDeps } from './ports.js';
 
 export type Accepted = 'accepted' | 'duplicate';
 
+/** A sender store that cannot be reached (refused, reset, timed out) is unavailable: a typed error, not a 500. */
+const reachable = <T>(p: Promise<T>): Promise<T> =>
+  p.catch((e: unknown) => {
+    if (e instanceof KeypostError) throw e;
+    throw new KeypostError('UNAVAILABLE', 'the sender store could not be reached');
+  });
+
 export class Recipient {
   readonly #perSender: RateLimiter;
   readonly #perStore: RateLimiter;
@@ -71,6 +78,11 @@ export class Recipient {
       isReplay: (h) => this.storage.inboxHasHash(h),
       screen: (sender, body) => {
         if (this.storage.isBlocked(user!.address, sender, body.store)) throw new KeypostError('BLOCKED', 'the recipient blocks this sender');
+        // Plain http is for stores on loopback: a store served over https never fetches from one
+        // (a notification naming http://127.0.0.1:… would make it request a local service).
+        if (body.store.startsWith('http:') && !config.origin.startsWith('http:')) throw new KeypostError('STORE_NOT_AUTHORIZED', 'plain-http stores are for loopback use only');
+        const policy = this.policyOf(user!.address);
+        if (policy && body.size > policy.maxSize) throw new KeypostError('WIRE_TOO_LARGE', `the recipient accepts messages up to ${policy.maxSize} bytes`);
       },
       powBits: (sender, size) => {
         if (this.storage.isContact(user!.address, sender)) return 0;
@@ -81,15 +93,18 @@ export class Recipient {
     const u = user!;
     const { body, sender, hash } = v;
     this.#perSender.take(toHex(sender), now, 1, 'notifications from this sender');
+    // Anti-forgery: the sender's own signed *stores* assertion must name the sending store.
+    const stores = await directory.storesOf(sender, body.store);
+    if (!stores.includes(body.store)) throw new KeypostError('STORE_NOT_AUTHORIZED', `${body.store} does not serve this sender`);
+    // Counted only once verified: anyone can sign a notification that claims a store, and
+    // counting those claims would let a forger use up a real store's allowance.
     this.#perStore.take(body.store, now, 1, 'notifications from this store');
+    // Greylisting writes a durable row, so only senders that passed every check get one.
     if (config.greylistSeconds > 0 && !this.storage.isContact(u.address, sender)) {
       const first = await this.storage.firstSeen(u.address, sender, now);
       const wait = first + config.greylistSeconds - now;
       if (wait > 0) throw Object.assign(new KeypostError('GREYLISTED', `retry in ${wait} s`), { retryAfter: wait });
     }
-    // Anti-forgery: the sender's own signed *stores* assertion must name the sending store.
-    const stores = await directory.storesOf(sender, body.store);
-    if (!stores.includes(body.store)) throw new KeypostError('STORE_NOT_AUTHORIZED', `${body.store} does not serve this sender`);
     return {
       user: u.address,
       id: body.id,
@@ -157,7 +172,7 @@ export class Recipient {
   async fetchNow(user: UserRow, row: InboxRow): Promise<Uint8Array> {
     const { clock, peers, random } = this.deps;
     const req = makeFetchRequest({ requester: this.#delegate(user), id: row.id, store: row.senderStore, time: clock.now(), random });
-    const reply = await peers.fetch(row.senderStore, req);
+    const reply = await reachable(peers.fetch(row.senderStore, req, row.size));
     if (reply.status === 410) {
       await this.storage.retractInbox(row.sender, row.id, row.user);
       throw new KeypostError('GONE', 'the sender withdrew this message');
@@ -174,7 +189,7 @@ export class Recipient {
   async sendReceipt(user: UserRow, row: InboxRow): Promise<void> {
     const { clock, peers } = this.deps;
     const r = makeReceipt({ recipient: this.#delegate(user), id: row.id, time: clock.now() });
-    const reply = await peers.receipt(row.senderStore, r);
+    const reply = await reachable(peers.receipt(row.senderStore, r));
     if (reply.status !== 200) throw new KeypostError('UNAVAILABLE', `receipt refused: ${reply.error ?? reply.status}`);
     await this.storage.markReceiptSent(row.user, row.id);
   }

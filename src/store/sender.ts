@@ -56,7 +56,6 @@ export class Sender {
       seen.add(k);
       return { address: b.recipient, notification: r.notification, expires: b.expires, storeHint: r.store };
     });
-    if (this.storage.getMessage(id)) return { id, recipients: recipients.length, duplicate: true };
     const key = toHex(user.address);
     this.#perHour.take(key, now, recipients.length, 'notifications this hour');
     this.#perDay.add(key, [...seen], now);

@@ -37,6 +37,16 @@ export class Store {
     await this.storage.setDelegateCert(user.address, cert);
   }
 
+  /** Another device of the user: its certificate, signed by the identity key, registers it. */
+  async addDevice(user: UserRow, cert: Uint8Array): Promise<Uint8Array> {
+    const c = verifySubkeyCert(cert, { now: this.deps.clock.now(), skew: this.deps.config.skew });
+    if (!equal(c.identity, user.identity) || c.purpose !== PURPOSE.device) throw new KeypostError('CERT_INVALID', 'not a device certificate of this user');
+    const d = this.storage.getDevice(c.subkey);
+    if (d && !equal(d.user, user.address)) throw new KeypostError('INVALID_ARGUMENT', 'this device key is registered to another user');
+    await this.storage.addDevice({ key: c.subkey, user: user.address, cert, added: this.deps.clock.now() });
+    return c.subkey;
+  }
+
   /** Publish the user's own assertions at the well-known path; rollbacks are refused. */
   async putAssertions(user: UserRow, body: Uint8Array): Promise<number> {
     const now = this.deps.clock.now();

@@ -1,6 +1,6 @@
 /** Invites, registration and authentication of a store's own users. */
 import { KeypostError } from '../errors.js';
-import { fromBase64url, toBase64url, toHex } from '../bytes/index.js';
+import { equal, fromBase64url, toBase64url, toHex } from '../bytes/index.js';
 import { crypto } from '../crypto/index.js';
 import { SigningKey } from '../identity/index.js';
 import { replayWindow, verifyRequestAuth, type RequestToSign, type VerifiedRequest } from '../protocol/index.js';
@@ -39,12 +39,22 @@ export class Users {
     const v = verifyRequestAuth(header, { ...req, store: this.deps.config.origin }, { now, skew: this.deps.config.skew });
     const user = this.storage.getUser(v.user);
     if (registered && !user) throw new KeypostError('NOT_REGISTERED', 'register with an invite first');
+    // docs/api.md: unknown devices are refused. A key the identity certified is not enough.
+    if (registered && !this.#isDeviceOf(v.signingKey, v.user)) throw new KeypostError('NOT_REGISTERED', 'this device key is not registered here');
     if (this.#nonces.seen(v.hash, now + replayWindow(this.deps.config.skew), now)) throw new KeypostError('REPLAY', 'request already seen');
     return { v, user };
   }
 
+  #isDeviceOf(key: Uint8Array, user: Uint8Array): boolean {
+    const d = this.storage.getDevice(key);
+    return d !== undefined && equal(d.user, user);
+  }
+
   /** The first device of a new user, with an operator's invite. Returns the store-delegate public key. */
   async register(v: VerifiedRequest, invite: string): Promise<Uint8Array> {
+    // One device key, one user (the devices table is keyed by it): refuse before the invite is spent.
+    const d = this.storage.getDevice(v.signingKey);
+    if (d && !equal(d.user, v.user)) throw new KeypostError('INVALID_ARGUMENT', 'this device key is registered to another user');
     let token: Uint8Array;
     try {
       token = fromBase64url(invite);

@@ -221,6 +221,12 @@ export const RetractionList = struct('RetractionList', LIMITS.RECIPIENTS * 515 +
   retractions: [1, list(bytes(1, 512), LIMITS.RECIPIENTS)],
 });
 
+/** What "report spam" forwards: the signed notification and, if held, the envelope it names. */
+export const SpamReport = struct('SpamReport', LIMITS.NOTIFICATION + Envelope.maxSize + 16, {
+  notification: [1, bytes(1, LIMITS.NOTIFICATION)],
+  envelope: [2, bytes(1, Envelope.maxSize), 'optional'],
+});
+
 export type Signed = Decoded<typeof Assertion>;
 export type SubkeyCertBody = Decoded<typeof SubkeyCertBody>;
 export type RevocationBody = Decoded<typeof RevocationBody>;
