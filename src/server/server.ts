@@ -51,7 +51,7 @@ export async function startStore(o: ServerOptions): Promise<RunningStore> {
   const log = (msg: string, fields?: Record<string, unknown>) => console.error(`keypost: ${msg}`, fields ? JSON.stringify(fields) : '');
   const store = new Store(storage, {
     config,
-    directory: resolverDirectory(resolver),
+    directory: resolverDirectory(resolver, () => config.origin.startsWith('http:')),
     peers: o.peers ?? httpPeers,
     clock,
     random: o.random ?? systemRandom,
