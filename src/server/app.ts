@@ -60,8 +60,13 @@ export function buildApp({ store, logger = false }: AppOptions): FastifyInstance
   const app = Fastify({
     logger: logger ? { level: 'warn' } : false,
     bodyLimit: SMALL,
-    return503OnClosing: true,
+    // A body announced but never sent must not hold a connection forever (64 MiB at 1 MB/s fits).
+    requestTimeout: 120_000,
+    // Requests that arrive while closing get 503 UNAVAILABLE from the hook below, in our format.
+    return503OnClosing: false,
     clientErrorHandler: clientError,
+    // node:http would answer a missing Host with a bare 400; the hook below answers it in our format.
+    http: { requireHostHeader: false },
     // A URL the router cannot decode, or a path parameter over its length limit.
     frameworkErrors: (_err, _req, reply) => void (reply as unknown as FastifyReply).code(400).type('application/json').send(errorBody('INVALID_ARGUMENT', 'malformed URL')),
   });
@@ -94,6 +99,14 @@ export function buildApp({ store, logger = false }: AppOptions): FastifyInstance
     const status = isErrorCode(code) ? HTTP_STATUS[code] : 500;
     if (e.retryAfter) void reply.header('retry-after', String(e.retryAfter));
     void reply.code(status).type('application/json').send({ error: code, message });
+  });
+  let closing = false;
+  app.addHook('preClose', async () => {
+    closing = true;
+  });
+  app.addHook('onRequest', async (req) => {
+    if (closing) throw new KeypostError('UNAVAILABLE', 'the store is shutting down');
+    if (req.raw.httpVersion === '1.1' && req.headers.host === undefined) throw new KeypostError('INVALID_ARGUMENT', 'an HTTP/1.1 request carries a Host header');
   });
   app.setNotFoundHandler((_req, reply) => void reply.code(404).send({ error: 'NOT_FOUND', message: 'NOT_FOUND: no such route' }));
 

@@ -14,6 +14,13 @@ import type { OutboxRow, Storage, UserRow } from '../storage/types.js';
 import { DistinctCounter, RateLimiter } from './limits.js';
 import { backoff, type StoreDeps } from './ports.js';
 
+/**
+ * Refusals that retrying cannot change: the recipient blocks the sender, or has no such
+ * mailbox. The row keeps its last error for the sender to see, and is not retried
+ * (there are no bounces); anything else is retried with backoff until it expires.
+ */
+const FINAL = new Set(['BLOCKED', 'NOT_A_RECIPIENT']);
+
 /** Rows one outbox pass claims: a full batch for one store. */
 export const OUTBOX_PASS = 1000;
 
@@ -58,9 +65,17 @@ export class Sender {
     });
     const key = toHex(user.address);
     this.#perHour.take(key, now, recipients.length, 'notifications this hour');
-    this.#perDay.add(key, [...seen], now);
-    const r = await this.storage.putMessage({ id, sender: user.address, envelope: up.envelope, created: now, recipients });
-    return { id, recipients: recipients.length, duplicate: r === 'duplicate' };
+    let forgetRecipients: (() => void) | undefined;
+    try {
+      forgetRecipients = this.#perDay.add(key, [...seen], now);
+      const r = await this.storage.putMessage({ id, sender: user.address, envelope: up.envelope, created: now, recipients });
+      return { id, recipients: recipients.length, duplicate: r === 'duplicate' };
+    } catch (e) {
+      // Refused (distinct recipients, quota): nothing is sent, so none of the allowance is spent.
+      this.#perHour.refund(key, recipients.length);
+      forgetRecipients?.();
+      throw e;
+    }
   }
 
   status(user: UserRow, id: Uint8Array) {
@@ -171,8 +186,8 @@ export class Sender {
       group.map((row, i) => {
         const r = reply.results![i]!;
         if ('status' in r) return this.storage.recordNotifyAttempt(row.id, row.recipient, { ok: true, now, nextAttempt: now + config.confirmWait, storeUrl: store });
-        const after = r.retryAfter ?? backoff(row.attempts, config.retryBase, config.retryMax);
-        return this.storage.recordNotifyAttempt(row.id, row.recipient, { ok: false, now, nextAttempt: now + after, error: r.error });
+        const next = FINAL.has(r.error) ? row.expires + 1 : now + (r.retryAfter ?? backoff(row.attempts, config.retryBase, config.retryMax));
+        return this.storage.recordNotifyAttempt(row.id, row.recipient, { ok: false, now, nextAttempt: next, error: r.error });
       }),
     );
     return [];
@@ -182,7 +197,12 @@ export class Sender {
     const { clock, config, directory, peers } = this.deps;
     const now = clock.now();
     const retry = (error: string, after?: number) =>
-      this.storage.recordNotifyAttempt(row.id, row.recipient, { ok: false, now, nextAttempt: now + (after ?? backoff(row.attempts, config.retryBase, config.retryMax)), error });
+      this.storage.recordNotifyAttempt(row.id, row.recipient, {
+        ok: false,
+        now,
+        nextAttempt: FINAL.has(error) ? row.expires + 1 : now + (after ?? backoff(row.attempts, config.retryBase, config.retryMax)),
+        error,
+      });
     let stores: string[];
     try {
       stores = await directory.storesOf(row.recipient, row.storeUrl ?? '');

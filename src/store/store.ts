@@ -1,6 +1,7 @@
 /** One store, both IM2000 roles, and its two background workers. */
 import { KeypostError } from '../errors.js';
 import { equal } from '../bytes/index.js';
+import { SigningKey } from '../identity/index.js';
 import { verifyAssertion, verifySubkeyCert, localPartHash, parseLegacyName, PURPOSE, ASSERTION_TYPE } from '../protocol/index.js';
 import { decode } from '../wire/index.js';
 import { AssertionBundle } from '../wire/schema.js';
@@ -33,6 +34,8 @@ export class Store {
     const c = verifySubkeyCert(cert, { now: this.deps.clock.now(), skew: this.deps.config.skew });
     const expected = this.storage.getUser(user.address);
     if (!equal(c.identity, user.identity) || c.purpose !== PURPOSE.storeDelegate) throw new KeypostError('CERT_INVALID', 'not a delegate certificate of this user');
+    // For the key the store signs with: a certificate of any other key would make every fetch and receipt fail.
+    if (!equal(c.subkey, SigningKey.fromSeed(user.delegateSeed).publicKey)) throw new KeypostError('CERT_INVALID', "not a certificate of this user's store delegate key");
     if (!expected) throw new KeypostError('NOT_REGISTERED');
     await this.storage.setDelegateCert(user.address, cert);
   }
