@@ -33,6 +33,12 @@ export class RateLimiter {
     if (this.#buckets.size > 100_000) this.#sweep(now, rate);
   }
 
+  /** Give back `n` tokens taken for something that then did not happen. */
+  refund(key: string, n: number): void {
+    const b = this.#buckets.get(key);
+    if (b) b.tokens = Math.min(this.capacity, b.tokens + n);
+  }
+
   #sweep(now: number, rate: number) {
     for (const [k, b] of this.#buckets) if (b.tokens + (now - b.at) * rate >= this.capacity) this.#buckets.delete(k);
   }
@@ -46,8 +52,11 @@ export class DistinctCounter {
     readonly period: number,
   ) {}
 
-  /** Count the new values among `values`; throw RATE_LIMITED if they would pass the limit. */
-  add(key: string, values: string[], now: number): void {
+  /**
+   * Count the new values among `values`; throw RATE_LIMITED if they would pass the limit.
+   * Returns an undo that forgets the values this call added (for an upload then refused).
+   */
+  add(key: string, values: string[], now: number): () => void {
     let m = this.#seen.get(key);
     if (!m) this.#seen.set(key, (m = new Map()));
     for (const [v, t] of m) if (t <= now - this.period) m.delete(v);
@@ -56,5 +65,8 @@ export class DistinctCounter {
       throw new KeypostError('RATE_LIMITED', `more than ${this.limit} distinct recipients in ${this.period} s`);
     }
     for (const v of values) m.set(v, now);
+    return () => {
+      for (const v of fresh) m!.delete(v);
+    };
   }
 }
