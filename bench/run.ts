@@ -5,7 +5,8 @@
  *   --json           write machine-readable results to stdout (tables go to stderr);
  *                    through npm use `npm run -s bench -- --json`, or npm's banner lands on stdout
  *   --json=FILE      write them to FILE (tables stay on stdout)
- *   --only=a,b       run only these groups: primitives, envelope, notification, pow
+ *   --only=a,b       run only these groups: primitives, envelope, notification, pow, store
+ *                    (also `--only a,b`); `--only=store` runs the store benchmarks alone
  *   --wall           rates per wall-clock second instead of per CPU-second
  *
  * The process re-runs itself under V8's --single-threaded-gc, so that all the work of a
@@ -28,12 +29,15 @@ import { FULL, median, QUICK, type BenchOptions, type GroupReport } from './harn
 import { notifications } from './notification.js';
 import { pow } from './pow.js';
 import { primitives } from './primitives.js';
+import { store } from './store.js';
 
-const GROUPS: Record<string, (o: BenchOptions, log: (s: string) => void) => GroupReport> = {
+const GROUPS: Record<string, (o: BenchOptions, log: (s: string) => void) => GroupReport | Promise<GroupReport>> = {
   primitives,
   envelope: envelopes,
   notification: notifications,
   pow,
+  // Real store processes over loopback HTTP (bench/store.ts); minutes, not seconds.
+  store,
 };
 
 function parseArgs(argv: string[]) {
@@ -41,14 +45,16 @@ function parseArgs(argv: string[]) {
   let json: string | true | undefined;
   let only: string[] | undefined;
   let wall = false;
-  for (const a of argv) {
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
     if (a === '--quick') quick = true;
     else if (a === '--wall') wall = true;
     else if (a === '--json') json = true;
     else if (a.startsWith('--json=')) json = a.slice(7);
     else if (a.startsWith('--only=')) only = a.slice(7).split(',').filter(Boolean);
+    else if (a === '--only' && argv[i + 1]) only = argv[++i]!.split(',').filter(Boolean);
     else if (a === '--help' || a === '-h') {
-      process.stdout.write('usage: npm run bench -- [--quick] [--wall] [--json[=FILE]] [--only=primitives,envelope,notification,pow]\n');
+      process.stdout.write('usage: npm run bench -- [--quick] [--wall] [--json[=FILE]] [--only=primitives,envelope,notification,pow,store]\n');
       process.exit(0);
     } else {
       process.stderr.write(`unknown option ${a}\n`);
@@ -122,7 +128,7 @@ async function main() {
     if (args.only && !args.only.includes(name)) continue;
     log(`[${name}]`);
     useBackend('node');
-    const r = run(o, log);
+    const r = await run(o, log);
     useBackend('node');
     reports.push(r);
     print(`## ${r.title}`);
@@ -130,8 +136,9 @@ async function main() {
     print(r.table);
     print('');
     for (const n of r.notes) print(`- ${n}`);
+    // The store group measures other processes and prints their CPU share in its tables.
     const share = median(r.results.map((x) => x.cpuShare));
-    print(`- CPU share (median over cases of CPU time / wall time): ${share.toFixed(2)}${share < 0.9 ? ' — other processes took part of the cores during this group' : ''}.`);
+    if (r.id !== 'store') print(`- CPU share (median over cases of CPU time / wall time): ${share.toFixed(2)}${share < 0.9 ? ' — other processes took part of the cores during this group' : ''}.`);
     print('');
   }
   const load1 = os.loadavg();

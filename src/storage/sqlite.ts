@@ -41,6 +41,7 @@ CREATE TABLE IF NOT EXISTS outbox (
   PRIMARY KEY (id, recipient)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS outbox_due ON outbox (next_attempt) WHERE status IN ('pending', 'notified', 'retracted');
+CREATE INDEX IF NOT EXISTS outbox_expires ON outbox (expires) WHERE status IN ('pending', 'notified');
 CREATE TABLE IF NOT EXISTS inbox (
   seq INTEGER PRIMARY KEY AUTOINCREMENT, user BLOB NOT NULL, id BLOB NOT NULL, hash BLOB NOT NULL,
   notification BLOB NOT NULL, sender BLOB NOT NULL, sender_store TEXT NOT NULL, size INTEGER NOT NULL,
@@ -50,10 +51,20 @@ CREATE TABLE IF NOT EXISTS inbox (
 );
 CREATE INDEX IF NOT EXISTS inbox_due ON inbox (next_attempt) WHERE state = 'notified' OR (state = 'fetched' AND receipt_sent = 0);
 CREATE INDEX IF NOT EXISTS inbox_hash ON inbox (hash);
+-- listInbox walks one user's rows from a cursor: without this, every poll reads all of them.
+CREATE INDEX IF NOT EXISTS inbox_user_seq ON inbox (user, seq);
 CREATE TABLE IF NOT EXISTS blocks (user BLOB NOT NULL, sender BLOB NOT NULL, store TEXT NOT NULL, PRIMARY KEY (user, sender, store)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS contacts (user BLOB NOT NULL, contact BLOB NOT NULL, PRIMARY KEY (user, contact)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS seen (user BLOB NOT NULL, sender BLOB NOT NULL, first INTEGER NOT NULL, PRIMARY KEY (user, sender)) WITHOUT ROWID;
 `;
+
+/**
+ * The condition of the inbox_due index, verbatim: a query must repeat it for SQLite to use
+ * the index (which walks only due rows, in next_attempt order) instead of the whole inbox.
+ */
+const DUE = "(state = 'notified' OR (state = 'fetched' AND receipt_sent = 0))";
+/** next_attempt of a notified row whose user has prefetch off: beyond any due range. */
+const PARKED = Number.MAX_SAFE_INTEGER;
 
 // Blocks use '' for "any": one row format for [store, sender], whole-sender and whole-store blocks.
 const ANY_SENDER = new Uint8Array(0);
@@ -150,6 +161,14 @@ export class SqliteStorage implements Storage {
   readonly #inboxLeases = new Leases();
   /** Number of COMMITs so far, for benchmarks and tests of group commit. */
   commits = 0;
+  // Prepared once per SQL text: preparing costs more than running most of these queries.
+  readonly #stmts = new Map<string, Database.Statement>();
+
+  #q(sql: string): Database.Statement {
+    let st = this.#stmts.get(sql);
+    if (!st) this.#stmts.set(sql, (st = this.db.prepare(sql)));
+    return st;
+  }
 
   constructor(o: SqliteOptions) {
     this.db = new Database(o.path);
@@ -203,64 +222,68 @@ export class SqliteStorage implements Storage {
   // ---- users, devices, invites ------------------------------------------------------
 
   createInvite(tokenHash: Bytes, expires: number) {
-    return this.#write(() => void this.db.prepare('INSERT INTO invites (token_hash, expires) VALUES (?, ?)').run(tokenHash, expires));
+    return this.#write(() => void this.#q('INSERT INTO invites (token_hash, expires) VALUES (?, ?)').run(tokenHash, expires));
   }
 
   redeemInvite(tokenHash: Bytes, now: number, user: UserRow, device: DeviceRow) {
     return this.#write(() => {
-      const spent = this.db
-        .prepare('UPDATE invites SET used_by = ? WHERE token_hash = ? AND used_by IS NULL AND expires >= ?')
+      const spent = this.#q('UPDATE invites SET used_by = ? WHERE token_hash = ? AND used_by IS NULL AND expires >= ?')
         .run(user.address, tokenHash, now);
       if (spent.changes !== 1) throw new KeypostError('INVITE_INVALID');
       if (this.getUser(user.address)) throw new KeypostError('INVITE_INVALID', 'this address is already registered here');
-      this.db
-        .prepare('INSERT INTO users (address, identity, created, quota_bytes, used_bytes, delegate_seed, delegate_cert, prefetch) VALUES (?, ?, ?, ?, 0, ?, ?, ?)')
+      // Checked inside the transaction too: two registrations of one device key in one batch.
+      const owner = this.getDevice(device.key);
+      if (owner && !Buffer.from(owner.user).equals(Buffer.from(device.user))) throw new KeypostError('INVALID_ARGUMENT', 'this device key is registered to another user');
+      this.#q('INSERT INTO users (address, identity, created, quota_bytes, used_bytes, delegate_seed, delegate_cert, prefetch) VALUES (?, ?, ?, ?, 0, ?, ?, ?)')
         .run(user.address, user.identity, user.created, user.quotaBytes, user.delegateSeed, user.delegateCert ?? null, user.prefetch ? 1 : 0);
-      this.db.prepare('INSERT INTO devices (key, user, cert, added) VALUES (?, ?, ?, ?)').run(device.key, device.user, device.cert ?? null, device.added);
+      this.#q('INSERT INTO devices (key, user, cert, added) VALUES (?, ?, ?, ?)').run(device.key, device.user, device.cert ?? null, device.added);
     });
   }
 
   getUser(address: Bytes) {
-    const r = this.db.prepare('SELECT * FROM users WHERE address = ?').get(address) as Row | undefined;
+    const r = this.#q('SELECT * FROM users WHERE address = ?').get(address) as Row | undefined;
     return r && userRow(r);
   }
 
   getDevice(key: Bytes) {
-    const r = this.db.prepare('SELECT * FROM devices WHERE key = ?').get(key) as Row | undefined;
+    const r = this.#q('SELECT * FROM devices WHERE key = ?').get(key) as Row | undefined;
     return r && { key: b(r.key), user: b(r.user), cert: optB(r.cert), added: Number(r.added) };
   }
 
   addDevice(d: DeviceRow) {
-    return this.#write(() => void this.db.prepare('INSERT OR REPLACE INTO devices (key, user, cert, added) VALUES (?, ?, ?, ?)').run(d.key, d.user, d.cert ?? null, d.added));
+    return this.#write(() => void this.#q('INSERT OR REPLACE INTO devices (key, user, cert, added) VALUES (?, ?, ?, ?)').run(d.key, d.user, d.cert ?? null, d.added));
   }
 
   setDelegateCert(user: Bytes, cert: Bytes) {
-    return this.#write(() => void this.db.prepare('UPDATE users SET delegate_cert = ? WHERE address = ?').run(cert, user));
+    return this.#write(() => void this.#q('UPDATE users SET delegate_cert = ? WHERE address = ?').run(cert, user));
   }
 
   setPrefetch(user: Bytes, on: boolean) {
-    return this.#write(() => void this.db.prepare('UPDATE users SET prefetch = ? WHERE address = ?').run(on ? 1 : 0, user));
+    return this.#write(() => {
+      this.#q('UPDATE users SET prefetch = ? WHERE address = ?').run(on ? 1 : 0, user);
+      // Rows parked while prefetch was off (claimDuePrefetches) become due again.
+      if (on) this.#q("UPDATE inbox SET next_attempt = received WHERE user = ? AND state = 'notified' AND next_attempt = ?").run(user, PARKED);
+    });
   }
 
   // ---- assertions ---------------------------------------------------------------------
 
   putAssertion(address: Bytes, type: number, seq: number, bytes: Bytes, notAfter: number, nameHash?: string) {
     return this.#write(() => {
-      const cur = this.db.prepare('SELECT seq FROM assertions WHERE address = ? AND type = ?').get(address, type) as Row | undefined;
+      const cur = this.#q('SELECT seq FROM assertions WHERE address = ? AND type = ?').get(address, type) as Row | undefined;
       if (cur && Number(cur.seq) > seq) return false;
-      this.db
-        .prepare('INSERT OR REPLACE INTO assertions (address, type, seq, bytes, not_after, name_hash) VALUES (?, ?, ?, ?, ?, ?)')
+      this.#q('INSERT OR REPLACE INTO assertions (address, type, seq, bytes, not_after, name_hash) VALUES (?, ?, ?, ?, ?, ?)')
         .run(address, type, seq, bytes, notAfter, nameHash ?? null);
       return true;
     });
   }
 
   getAssertions(address: Bytes, now: number) {
-    return (this.db.prepare('SELECT bytes FROM assertions WHERE address = ? AND not_after >= ? ORDER BY type').all(address, now) as Row[]).map((r) => b(r.bytes));
+    return (this.#q('SELECT bytes FROM assertions WHERE address = ? AND not_after >= ? ORDER BY type').all(address, now) as Row[]).map((r) => b(r.bytes));
   }
 
   getAssertionsByName(nameHash: string, now: number) {
-    const owner = this.db.prepare('SELECT address FROM assertions WHERE name_hash = ? AND not_after >= ?').get(nameHash, now) as Row | undefined;
+    const owner = this.#q('SELECT address FROM assertions WHERE name_hash = ? AND not_after >= ?').get(nameHash, now) as Row | undefined;
     return owner ? this.getAssertions(b(owner.address), now) : [];
   }
 
@@ -268,53 +291,52 @@ export class SqliteStorage implements Storage {
 
   putMessage(m: NewMessage) {
     return this.#write(() => {
-      const held = this.db.prepare('SELECT sender FROM messages WHERE id = ?').get(m.id) as Row | undefined;
+      const held = this.#q('SELECT sender FROM messages WHERE id = ?').get(m.id) as Row | undefined;
       if (held) {
         // Ids are content hashes: a recipient could re-upload what it received; it is not theirs.
         if (!Buffer.from(held.sender as Buffer).equals(Buffer.from(m.sender))) throw new KeypostError('INVALID_ARGUMENT', 'this message is held here for another sender');
         // The same sender retrying, perhaps with more recipients: add the ones not yet there.
-        const add = this.db.prepare("INSERT OR IGNORE INTO outbox (id, recipient, notification, status, next_attempt, expires, store_url) VALUES (?, ?, ?, 'pending', ?, ?, ?)");
+        const add = this.#q("INSERT OR IGNORE INTO outbox (id, recipient, notification, status, next_attempt, expires, store_url) VALUES (?, ?, ?, 'pending', ?, ?, ?)");
         for (const r of m.recipients) add.run(m.id, r.address, r.notification, m.created, r.expires, r.storeHint);
         return 'duplicate' as const;
       }
-      const u = this.db.prepare('SELECT quota_bytes, used_bytes FROM users WHERE address = ?').get(m.sender) as Row | undefined;
+      const u = this.#q('SELECT quota_bytes, used_bytes FROM users WHERE address = ?').get(m.sender) as Row | undefined;
       if (!u) throw new KeypostError('NOT_REGISTERED');
       if (Number(u.used_bytes) + m.envelope.length > Number(u.quota_bytes)) {
         throw new KeypostError('QUOTA_EXCEEDED', `${Number(u.used_bytes) + m.envelope.length} > ${Number(u.quota_bytes)} bytes`);
       }
-      this.db.prepare('INSERT INTO messages (id, sender, envelope, size, created) VALUES (?, ?, ?, ?, ?)').run(m.id, m.sender, m.envelope, m.envelope.length, m.created);
-      this.db.prepare('UPDATE users SET used_bytes = used_bytes + ? WHERE address = ?').run(m.envelope.length, m.sender);
-      const ins = this.db.prepare("INSERT INTO outbox (id, recipient, notification, status, next_attempt, expires, store_url) VALUES (?, ?, ?, 'pending', ?, ?, ?)");
+      this.#q('INSERT INTO messages (id, sender, envelope, size, created) VALUES (?, ?, ?, ?, ?)').run(m.id, m.sender, m.envelope, m.envelope.length, m.created);
+      this.#q('UPDATE users SET used_bytes = used_bytes + ? WHERE address = ?').run(m.envelope.length, m.sender);
+      const ins = this.#q("INSERT INTO outbox (id, recipient, notification, status, next_attempt, expires, store_url) VALUES (?, ?, ?, 'pending', ?, ?, ?)");
       for (const r of m.recipients) ins.run(m.id, r.address, r.notification, m.created, r.expires, r.storeHint);
       return 'stored' as const;
     });
   }
 
   getMessage(id: Bytes) {
-    const r = this.db.prepare('SELECT id, sender, size, created, retracted FROM messages WHERE id = ?').get(id) as Row | undefined;
+    const r = this.#q('SELECT id, sender, size, created, retracted FROM messages WHERE id = ?').get(id) as Row | undefined;
     return r && { id: b(r.id), sender: b(r.sender), size: Number(r.size), created: Number(r.created), retracted: r.retracted === 1 };
   }
 
   getEnvelope(id: Bytes) {
-    const r = this.db.prepare('SELECT envelope FROM messages WHERE id = ?').get(id) as Row | undefined;
+    const r = this.#q('SELECT envelope FROM messages WHERE id = ?').get(id) as Row | undefined;
     return r?.envelope == null ? undefined : b(r.envelope);
   }
 
   getOutbox(id: Bytes, recipient: Bytes) {
-    const r = this.db.prepare('SELECT * FROM outbox WHERE id = ? AND recipient = ?').get(id, recipient) as Row | undefined;
+    const r = this.#q('SELECT * FROM outbox WHERE id = ? AND recipient = ?').get(id, recipient) as Row | undefined;
     return r && outboxRow(r);
   }
 
   listOutbox(id: Bytes) {
-    return (this.db.prepare('SELECT * FROM outbox WHERE id = ? ORDER BY recipient').all(id) as Row[]).map(outboxRow);
+    return (this.#q('SELECT * FROM outbox WHERE id = ? ORDER BY recipient').all(id) as Row[]).map(outboxRow);
   }
 
   claimDueNotifications(now: number, leaseUntil: number, limit: number) {
     return this.#write(() => {
       const leases = this.#outboxLeases;
       leases.sweep(now);
-      const rows = (this.db
-        .prepare("SELECT * FROM outbox WHERE status IN ('pending', 'notified', 'retracted') AND next_attempt <= ? AND (retraction IS NOT NULL OR status != 'retracted') ORDER BY next_attempt LIMIT ?")
+      const rows = (this.#q("SELECT * FROM outbox WHERE status IN ('pending', 'notified', 'retracted') AND next_attempt <= ? AND (retraction IS NOT NULL OR status != 'retracted') ORDER BY next_attempt LIMIT ?")
         .all(now, limit + leases.size) as Row[])
         .map(outboxRow)
         .filter((r) => !leases.has(leaseKey(r.id, r.recipient)))
@@ -331,12 +353,11 @@ export class SqliteStorage implements Storage {
       if (!cur) return;
       if (cur.status === 'retracted') {
         // The retraction was delivered (ok) or is retried; once delivered it is never sent again.
-        this.db.prepare('UPDATE outbox SET attempts = attempts + 1, next_attempt = ?, last_error = ?, retraction = CASE WHEN ? THEN NULL ELSE retraction END WHERE id = ? AND recipient = ?')
+        this.#q('UPDATE outbox SET attempts = attempts + 1, next_attempt = ?, last_error = ?, retraction = CASE WHEN ? THEN NULL ELSE retraction END WHERE id = ? AND recipient = ?')
           .run(r.nextAttempt, r.error ?? null, r.ok ? 1 : 0, id, recipient);
         return;
       }
-      this.db
-        .prepare(`UPDATE outbox SET attempts = attempts + 1, next_attempt = ?, last_error = ?, store_url = COALESCE(?, store_url),
+      this.#q(`UPDATE outbox SET attempts = attempts + 1, next_attempt = ?, last_error = ?, store_url = COALESCE(?, store_url),
           status = CASE WHEN ? AND status = 'pending' THEN 'notified' ELSE status END,
           notified_at = CASE WHEN ? AND notified_at IS NULL THEN ? ELSE notified_at END
           WHERE id = ? AND recipient = ?`)
@@ -347,8 +368,7 @@ export class SqliteStorage implements Storage {
   markFetched(id: Bytes, recipient: Bytes, now: number) {
     return this.#write(
       () =>
-        void this.db
-          .prepare("UPDATE outbox SET status = CASE WHEN status IN ('pending', 'notified') THEN 'fetched' ELSE status END, fetched_at = COALESCE(fetched_at, ?) WHERE id = ? AND recipient = ?")
+        void this.#q("UPDATE outbox SET status = CASE WHEN status IN ('pending', 'notified') THEN 'fetched' ELSE status END, fetched_at = COALESCE(fetched_at, ?) WHERE id = ? AND recipient = ?")
           .run(now, id, recipient),
     );
   }
@@ -356,37 +376,35 @@ export class SqliteStorage implements Storage {
   markConfirmed(id: Bytes, recipient: Bytes, now: number) {
     return this.#write(
       () =>
-        void this.db
-          .prepare("UPDATE outbox SET status = 'confirmed', confirmed_at = COALESCE(confirmed_at, ?), fetched_at = COALESCE(fetched_at, ?) WHERE id = ? AND recipient = ? AND status != 'retracted'")
+        void this.#q("UPDATE outbox SET status = 'confirmed', confirmed_at = COALESCE(confirmed_at, ?), fetched_at = COALESCE(fetched_at, ?) WHERE id = ? AND recipient = ? AND status != 'retracted'")
           .run(now, now, id, recipient),
     );
   }
 
   retract(id: Bytes, now: number, retractionFor: (recipient: Bytes) => Bytes | undefined) {
     return this.#write(() => {
-      const rows = (this.db.prepare("SELECT recipient FROM outbox WHERE id = ? AND status IN ('pending', 'notified')").all(id) as Row[]).map((r) => b(r.recipient));
-      const upd = this.db.prepare("UPDATE outbox SET status = 'retracted', retraction = ?, next_attempt = ?, attempts = 0, last_error = NULL WHERE id = ? AND recipient = ?");
+      const rows = (this.#q("SELECT recipient FROM outbox WHERE id = ? AND status IN ('pending', 'notified')").all(id) as Row[]).map((r) => b(r.recipient));
+      const upd = this.#q("UPDATE outbox SET status = 'retracted', retraction = ?, next_attempt = ?, attempts = 0, last_error = NULL WHERE id = ? AND recipient = ?");
       for (const r of rows) upd.run(retractionFor(r) ?? null, now, id, r);
-      const left = this.db.prepare("SELECT COUNT(*) AS n FROM outbox WHERE id = ? AND status != 'retracted'").get(id) as Row;
+      const left = this.#q("SELECT COUNT(*) AS n FROM outbox WHERE id = ? AND status != 'retracted'").get(id) as Row;
       if (Number(left.n) === 0) {
         // Nobody fetched it: the envelope goes, and with it the quota it used.
-        const m = this.db.prepare('SELECT sender, size FROM messages WHERE id = ?').get(id) as Row;
-        this.db.prepare('UPDATE messages SET retracted = 1, envelope = NULL WHERE id = ?').run(id);
-        this.db.prepare('UPDATE users SET used_bytes = MAX(0, used_bytes - ?) WHERE address = ?').run(m.size, m.sender);
+        const m = this.#q('SELECT sender, size FROM messages WHERE id = ?').get(id) as Row;
+        this.#q('UPDATE messages SET retracted = 1, envelope = NULL WHERE id = ?').run(id);
+        this.#q('UPDATE users SET used_bytes = MAX(0, used_bytes - ?) WHERE address = ?').run(m.size, m.sender);
       }
       return rows;
     });
   }
 
   expireOutbox(now: number) {
-    return this.#write(() => this.db.prepare("UPDATE outbox SET status = 'expired' WHERE status IN ('pending', 'notified') AND expires < ?").run(now).changes);
+    return this.#write(() => this.#q("UPDATE outbox SET status = 'expired' WHERE status IN ('pending', 'notified') AND expires < ?").run(now).changes);
   }
 
   // ---- recipient side ---------------------------------------------------------------------
 
   #insertInbox(i: NewInboxItem): 'new' | 'duplicate' {
-    const r = this.db
-      .prepare("INSERT OR IGNORE INTO inbox (user, id, hash, notification, sender, sender_store, size, received, state, next_attempt) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'notified', ?)")
+    const r = this.#q("INSERT OR IGNORE INTO inbox (user, id, hash, notification, sender, sender_store, size, received, state, next_attempt) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'notified', ?)")
       .run(i.user, i.id, i.hash, i.notification, i.sender, i.senderStore, i.size, i.received, i.received);
     return r.changes === 1 ? 'new' : 'duplicate';
   }
@@ -400,30 +418,37 @@ export class SqliteStorage implements Storage {
   }
 
   getInbox(user: Bytes, id: Bytes) {
-    const r = this.db.prepare('SELECT * FROM inbox WHERE user = ? AND id = ?').get(user, id) as Row | undefined;
+    const r = this.#q('SELECT * FROM inbox WHERE user = ? AND id = ?').get(user, id) as Row | undefined;
     return r && inboxRow(r);
   }
 
   inboxHasHash(hash: Bytes) {
-    return !!this.db.prepare('SELECT 1 FROM inbox WHERE hash = ? LIMIT 1').get(hash);
+    return !!this.#q('SELECT 1 FROM inbox WHERE hash = ? LIMIT 1').get(hash);
   }
 
   getInboxEnvelope(user: Bytes, id: Bytes) {
-    const r = this.db.prepare('SELECT envelope FROM inbox WHERE user = ? AND id = ?').get(user, id) as Row | undefined;
+    const r = this.#q('SELECT envelope FROM inbox WHERE user = ? AND id = ?').get(user, id) as Row | undefined;
     return r?.envelope == null ? undefined : b(r.envelope);
   }
 
   listInbox(user: Bytes, since: number, limit: number) {
-    return (this.db.prepare("SELECT * FROM inbox WHERE user = ? AND seq > ? AND state != 'deleted' ORDER BY seq LIMIT ?").all(user, since, limit) as Row[]).map(inboxRow);
+    return (this.#q("SELECT * FROM inbox WHERE user = ? AND seq > ? AND state != 'deleted' ORDER BY seq LIMIT ?").all(user, since, limit) as Row[]).map(inboxRow);
   }
 
   claimDuePrefetches(now: number, leaseUntil: number, limit: number) {
     return this.#write(() => {
+      // A user with prefetch off fetches by hand: park their new rows once, so that no
+      // pass walks them again (setPrefetch and storeFetched make them due again).
+      this.#q(
+        `UPDATE inbox INDEXED BY inbox_due SET next_attempt = ? WHERE ${DUE} AND next_attempt <= ? AND state = 'notified'
+          AND EXISTS (SELECT 1 FROM users u WHERE u.address = inbox.user AND u.prefetch = 0)`,
+      ).run(PARKED, now);
       const leases = this.#inboxLeases;
       leases.sweep(now);
-      const rows = (this.db
-        .prepare(
-          "SELECT i.* FROM inbox i JOIN users u ON u.address = i.user WHERE i.next_attempt <= ? AND ((i.state = 'notified' AND u.prefetch = 1) OR (i.state = 'fetched' AND i.receipt_sent = 0)) ORDER BY i.next_attempt LIMIT ?",
+      const rows = (this.#q(
+          `SELECT i.* FROM inbox i INDEXED BY inbox_due JOIN users u ON u.address = i.user
+            WHERE (i.state = 'notified' OR (i.state = 'fetched' AND i.receipt_sent = 0)) AND i.next_attempt <= ? AND (i.state = 'fetched' OR u.prefetch = 1)
+            ORDER BY i.next_attempt LIMIT ?`,
         )
         .all(now, limit + leases.size) as Row[])
         .map(inboxRow)
@@ -435,59 +460,64 @@ export class SqliteStorage implements Storage {
   }
 
   storeFetched(user: Bytes, id: Bytes, envelope: Bytes) {
-    return this.#write(() => void this.db.prepare("UPDATE inbox SET envelope = ?, state = 'fetched', last_error = NULL WHERE user = ? AND id = ? AND state = 'notified'").run(envelope, user, id));
+    // A parked row (prefetch off, fetched by hand) becomes due for its receipt, as before parking.
+    return this.#write(
+      () =>
+        void this.#q(
+          "UPDATE inbox SET envelope = ?, state = 'fetched', last_error = NULL, next_attempt = CASE WHEN next_attempt = ? THEN received ELSE next_attempt END WHERE user = ? AND id = ? AND state = 'notified'",
+        ).run(envelope, PARKED, user, id),
+    );
   }
 
   recordPrefetchAttempt(user: Bytes, id: Bytes, r: { now: number; nextAttempt: number; error: string }) {
     return this.#write(() => {
       this.#inboxLeases.release(leaseKey(user, id));
-      this.db.prepare('UPDATE inbox SET attempts = attempts + 1, next_attempt = ?, last_error = ? WHERE user = ? AND id = ?').run(r.nextAttempt, r.error, user, id);
+      this.#q('UPDATE inbox SET attempts = attempts + 1, next_attempt = ?, last_error = ? WHERE user = ? AND id = ?').run(r.nextAttempt, r.error, user, id);
     });
   }
 
   markReceiptSent(user: Bytes, id: Bytes) {
     // (next_attempt is left as is: the item leaves the due index once receipt_sent = 1.)
-    return this.#write(() => void this.db.prepare('UPDATE inbox SET receipt_sent = 1 WHERE user = ? AND id = ?').run(user, id));
+    return this.#write(() => void this.#q('UPDATE inbox SET receipt_sent = 1 WHERE user = ? AND id = ?').run(user, id));
   }
 
   retractInbox(sender: Bytes, id: Bytes, recipient: Bytes) {
     return this.#write(
-      () => this.db.prepare("UPDATE inbox SET state = 'retracted', envelope = NULL WHERE user = ? AND id = ? AND sender = ? AND state = 'notified'").run(recipient, id, sender).changes === 1,
+      () => this.#q("UPDATE inbox SET state = 'retracted', envelope = NULL WHERE user = ? AND id = ? AND sender = ? AND state = 'notified'").run(recipient, id, sender).changes === 1,
     );
   }
 
   deleteInbox(user: Bytes, id: Bytes) {
-    return this.#write(() => this.db.prepare("UPDATE inbox SET state = 'deleted', envelope = NULL, notification = X'' WHERE user = ? AND id = ? AND state != 'deleted'").run(user, id).changes === 1);
+    return this.#write(() => this.#q("UPDATE inbox SET state = 'deleted', envelope = NULL, notification = X'' WHERE user = ? AND id = ? AND state != 'deleted'").run(user, id).changes === 1);
   }
 
   // ---- recipient policy ---------------------------------------------------------------------
 
   addBlock(user: Bytes, x: { sender?: Bytes; store?: string }) {
-    return this.#write(() => void this.db.prepare('INSERT OR IGNORE INTO blocks (user, sender, store) VALUES (?, ?, ?)').run(user, x.sender ?? ANY_SENDER, x.store ?? ANY_STORE));
+    return this.#write(() => void this.#q('INSERT OR IGNORE INTO blocks (user, sender, store) VALUES (?, ?, ?)').run(user, x.sender ?? ANY_SENDER, x.store ?? ANY_STORE));
   }
 
   removeBlock(user: Bytes, x: { sender?: Bytes; store?: string }) {
-    return this.#write(() => void this.db.prepare('DELETE FROM blocks WHERE user = ? AND sender = ? AND store = ?').run(user, x.sender ?? ANY_SENDER, x.store ?? ANY_STORE));
+    return this.#write(() => void this.#q('DELETE FROM blocks WHERE user = ? AND sender = ? AND store = ?').run(user, x.sender ?? ANY_SENDER, x.store ?? ANY_STORE));
   }
 
   isBlocked(user: Bytes, sender: Bytes, store: string) {
-    return !!this.db
-      .prepare('SELECT 1 FROM blocks WHERE user = ? AND sender IN (?, ?) AND store IN (?, ?) LIMIT 1')
+    return !!this.#q('SELECT 1 FROM blocks WHERE user = ? AND sender IN (?, ?) AND store IN (?, ?) LIMIT 1')
       .get(user, sender, ANY_SENDER, store, ANY_STORE);
   }
 
   addContact(user: Bytes, contact: Bytes) {
-    return this.#write(() => void this.db.prepare('INSERT OR IGNORE INTO contacts (user, contact) VALUES (?, ?)').run(user, contact));
+    return this.#write(() => void this.#q('INSERT OR IGNORE INTO contacts (user, contact) VALUES (?, ?)').run(user, contact));
   }
 
   isContact(user: Bytes, contact: Bytes) {
-    return !!this.db.prepare('SELECT 1 FROM contacts WHERE user = ? AND contact = ?').get(user, contact);
+    return !!this.#q('SELECT 1 FROM contacts WHERE user = ? AND contact = ?').get(user, contact);
   }
 
   async firstSeen(user: Bytes, sender: Bytes, now: number) {
-    const r = this.db.prepare('SELECT first FROM seen WHERE user = ? AND sender = ?').get(user, sender) as Row | undefined;
+    const r = this.#q('SELECT first FROM seen WHERE user = ? AND sender = ?').get(user, sender) as Row | undefined;
     if (r) return Number(r.first);
-    await this.#write(() => void this.db.prepare('INSERT OR IGNORE INTO seen (user, sender, first) VALUES (?, ?, ?)').run(user, sender, now));
+    await this.#write(() => void this.#q('INSERT OR IGNORE INTO seen (user, sender, first) VALUES (?, ?, ?)').run(user, sender, now));
     return now;
   }
 
