@@ -56,7 +56,8 @@ export interface MessageRow {
 
 export type InboxState = 'notified' | 'fetched' | 'retracted' | 'deleted';
 
-export interface InboxRow {
+/** What an accepted notification brings into the inbox. */
+export interface NewInboxItem {
   user: Bytes;
   id: Bytes;
   /** Replay key of the notification (SHA-256 of its signed body). */
@@ -66,6 +67,10 @@ export interface InboxRow {
   senderStore: string;
   size: number;
   received: number;
+}
+
+/** An inbox item as stored, with the state the store keeps about it. */
+export interface InboxRow extends NewInboxItem {
   state: InboxState;
   /** Cursor for `since` polling: increases with every new row. */
   seq: number;
@@ -73,17 +78,6 @@ export interface InboxRow {
   nextAttempt: number;
   lastError?: string;
   receiptSent: boolean;
-}
-
-export interface NewInboxItem {
-  user: Bytes;
-  id: Bytes;
-  hash: Bytes;
-  notification: Bytes;
-  sender: Bytes;
-  senderStore: string;
-  size: number;
-  received: number;
 }
 
 export interface NewMessage {
