@@ -163,9 +163,18 @@ export class Recipient {
     return (await this.storage.retractInbox(v.from, v.body.id, v.body.recipient)) ? 'retracted' : 'too-late';
   }
 
+  /** Built once per user and certificate: a key from its seed costs a derivation and a KeyObject. */
+  readonly #delegates = new Map<string, Signer>();
+
   #delegate(user: UserRow): Signer {
     if (!user.delegateCert) throw new KeypostError('NOT_REGISTERED', 'the user has not certified the store-delegate key yet');
-    return subkeySigner(user.identity, SigningKey.fromSeed(user.delegateSeed), user.delegateCert);
+    const k = toHex(user.address) + toHex(user.delegateCert);
+    let s = this.#delegates.get(k);
+    if (!s) {
+      if (this.#delegates.size >= 10_000) this.#delegates.delete(this.#delegates.keys().next().value!);
+      this.#delegates.set(k, (s = subkeySigner(user.identity, SigningKey.fromSeed(user.delegateSeed), user.delegateCert)));
+    }
+    return s;
   }
 
   /** Fetch an envelope from the sender's store as the user's delegate, check it, keep it. */
