@@ -17,13 +17,14 @@ import { decode } from '../src/wire/index.js';
 import { Notification, NotificationBody } from '../src/wire/schema.js';
 import { makeUser, NOW } from '../test/helpers.js';
 import { fmt, pct, ratio, runSet, table, type BenchOptions, type Case, type GroupReport, type Measured } from './harness.js';
+import { sibling } from './store-ipc.js';
 
 const STORE = 'https://store.bench.example';
 const ED_SPKI = Buffer.from('302a300506032b6570032100', 'hex');
 const latin1 = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.length).toString('latin1');
 
 function freshNotifications(n: number): { device: Uint8Array[]; identity: Uint8Array[] } {
-  const script = fileURLToPath(new URL('./fresh-senders.ts', import.meta.url));
+  const script = fileURLToPath(new URL(sibling('./fresh-senders.ts'), import.meta.url));
   const out = execFileSync(process.execPath, [...process.execArgv, script, String(n), `run-${process.pid}`, STORE], {
     maxBuffer: 1 << 28,
     stdio: ['ignore', 'pipe', 'inherit'],

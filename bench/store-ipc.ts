@@ -10,6 +10,12 @@ import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 const GC_FLAG = '--single-threaded-gc';
+
+/**
+ * `./x.ts` as this module runs: compiled (`npm run bench` runs dist/bench/*.js, the
+ * stores as `npm start` runs them) or from source under tsx.
+ */
+export const sibling = (script: string): string => (import.meta.url.endsWith('.js') ? script.replace(/\.ts$/, '.js') : script);
 let tasksetChecked: boolean | undefined;
 
 /** Whether taskset(1) exists and may pin processes here. */
@@ -61,7 +67,7 @@ export class Child {
 
   /** Start `script` (a file in bench/) as a child with an IPC channel. */
   static spawn(name: string, script: string, o: SpawnOptions = {}): Child {
-    const file = fileURLToPath(new URL(script, import.meta.url));
+    const file = fileURLToPath(new URL(sibling(script), import.meta.url));
     const execArgv = o.singleThreadedGc ? process.execArgv : process.execArgv.filter((a) => a !== GC_FLAG);
     // KEYPOST_BENCH_PROFILE=DIR: a V8 CPU profile of every child, written to DIR at exit.
     const prof = process.env.KEYPOST_BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.KEYPOST_BENCH_PROFILE}`] : [];

@@ -4,7 +4,8 @@
  *
  * 1. Notifications on ONE core: a store process pinned to core 1 (taskset) takes
  *    verified, durably stored notifications from a load generator pinned to core 0 (a
- *    separate process), one per request and in batches of 100. All distinct, valid,
+ *    separate process), one per request and in batches of 1,000 (what a sending store's
+ *    outbox sends to one store, LIMITS.BATCH). All distinct, valid,
  *    device-signed, from many senders whose *stores* assertions the generator serves
  *    (first sight of every sender happens in the warm-up, and is reported). Greylisting
  *    off, no proof of work. Interleaved in rounds with (a) Postfix smtp-source → smtp-sink
@@ -66,9 +67,9 @@ const FULL_P: Params = {
   origins: 50,
   single: 10_000,
   batch: 20_000,
-  batchSize: 100,
+  batchSize: 1000,
   singleConcurrency: 64,
-  batchConcurrency: 4,
+  batchConcurrency: 2,
   warmSingle: 2000,
   warmBatch: 4000,
   rawMs: 1000,
@@ -293,7 +294,7 @@ async function endToEnd(P: Params, tmp: string, log: (s: string) => void, out: R
           let blocked = false;
           for (const it of items) {
             if (it.state === 'fetched' && !opened[r]!.has(it.id)) {
-              const env = await down[r]!.envelope(it.id);
+              const env = await down[r]!.envelope(it.seq);
               const m = openEnvelope(env, { key: recipients[r]!.enc, now: now(), expectedId: fromHex(it.id) });
               if (m.message.body.length !== BODY_4K.length) throw new Error('opened another body');
               opened[r]!.add(it.id);

@@ -234,13 +234,15 @@ describe('cheapest checks first', () => {
     expect(isReplay).not.toHaveBeenCalled();
   });
 
-  test('a replayed notification with a bad signature reports REPLAY; isReplay is called once with its hash', () => {
-    const isReplay = vi.fn((_h: Uint8Array) => true);
+  test('a replayed notification with a bad signature reports REPLAY; isReplay is called once with its hash and body', () => {
+    const isReplay = vi.fn((_h: Uint8Array, _b: NotificationBody) => true);
     const powBits = vi.fn(() => 30);
     const verify = vi.spyOn(backends.node, 'ed25519Verify');
     expect(codeOf(() => verifyNotification(bad, { now: NOW, isReplay, powBits }))).toBe('REPLAY');
     expect(isReplay).toHaveBeenCalledTimes(1);
     expect(toHex(isReplay.mock.calls[0]![0])).toBe(createHash('sha256').update(decode(Notification, bad).body).digest('hex'));
+    // The decoded body comes along: a store keys its replay index on the signed time with the hash.
+    expect(isReplay.mock.calls[0]![1]).toEqual(decode(NotificationBody, decode(Notification, bad).body));
     expect(powBits).not.toHaveBeenCalled();
     expect(verify).not.toHaveBeenCalled();
   });

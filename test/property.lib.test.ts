@@ -14,7 +14,7 @@ import { isDeepStrictEqual } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, test } from 'vitest';
 import { ERROR_CODES, KeypostError, type ErrorCode } from '../src/errors.js';
-import type { FieldType, StructT } from '../src/wire/codec.js';
+import { encode, type FieldType, type StructT } from '../src/wire/codec.js';
 import { labelled, LABELS, PURPOSE, type Label } from '../src/protocol/index.js';
 import { makeUser, type User } from './helpers.js';
 import * as schema from '../src/wire/schema.js';
@@ -183,6 +183,16 @@ export function textArb(min: number, max: number, cap = 400): fc.Arbitrary<strin
 }
 
 const arbCache = new Map<AnyField, fc.Arbitrary<unknown>>();
+
+/** Encodings of valid values (the rare value over the whole-structure limit is dropped). */
+export function validEncodingArb(s: AnyStruct): fc.Arbitrary<Uint8Array> {
+  return validArb(s)
+    .map((v) => {
+      const r = attempt(`encode ${s.name}`, () => encode(s, v));
+      return r.ok ? r.value : null;
+    })
+    .filter((b): b is Uint8Array => b !== null);
+}
 
 /** Random valid values of a field type (lists and byte strings kept small unless the limit is small). */
 export function validArb(t: AnyField): fc.Arbitrary<any> {

@@ -38,18 +38,10 @@ import {
   STRUCTS,
   toModel,
   validArb,
+  validEncodingArb,
   type AnyStruct,
 } from './property.lib.test.js';
 
-/** Encodings of valid values (the rare value over the whole-structure limit is dropped). */
-function validEncodingArb(s: AnyStruct): fc.Arbitrary<Uint8Array> {
-  return validArb(s)
-    .map((v) => {
-      const r = attempt(`encode ${s.name}`, () => encode(s, v));
-      return r.ok ? r.value : null;
-    })
-    .filter((b): b is Uint8Array => b !== null);
-}
 
 /** Arbitrary bytes up to the structure's limit and a little more (capped at 4 KiB for the huge ones). */
 function arbitraryBytesArb(s: AnyStruct): fc.Arbitrary<Uint8Array> {

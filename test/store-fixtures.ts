@@ -21,6 +21,7 @@ import {
 } from '../src/protocol/index.js';
 import { startStore, type RunningStore, type ServerOptions } from '../src/server/server.js';
 import type { StoreConfig } from '../src/store/ports.js';
+import type { InboxRow } from '../src/storage/types.js';
 import { encode } from '../src/wire/index.js';
 import { Upload } from '../src/wire/schema.js';
 import { makeUser, type User } from './helpers.js';
@@ -217,4 +218,21 @@ export async function recipientStatus(sender: Member, id: string, rcpt: Member) 
   return (st.recipients as { address: string; status: string; attempts: number; notifiedAt: number | null; fetchedAt: number | null; confirmedAt: number | null; lastError: string | null }[]).find(
     (r) => r.address === rcpt.text,
   );
+}
+
+/**
+ * The stored inbox item for message `id` (hex or bytes) held for `user`, newest first. For
+ * tests only: the API names items by seq, and the store keeps no index on message ids.
+ */
+export function inboxById(s: RunningStore, user: Uint8Array, id: string | Uint8Array): InboxRow | undefined {
+  const key = typeof id === 'string' ? Buffer.from(id, 'hex') : id;
+  const r = s.storage.db.prepare('SELECT seq FROM inbox WHERE user = ? AND id = ? ORDER BY seq DESC LIMIT 1').get(user, key) as { seq: number } | undefined;
+  return r && s.storage.getInbox(user, r.seq);
+}
+
+/** The seq of the inbox item for message `id` (throws if there is none). */
+export function seqOf(s: RunningStore, user: Uint8Array, id: string | Uint8Array): number {
+  const row = inboxById(s, user, id);
+  if (!row) throw new Error('no inbox item for this message');
+  return row.seq;
 }

@@ -425,7 +425,7 @@ describe.sequential('store durability (real processes, SIGKILL and SIGTERM)', ()
     const [id, r1, r2] = [r(), r(), r()];
     const rcpt = (address: Uint8Array) => ({ address, notification: r(), expires: t + 3600, storeHint: 'http://127.0.0.1:9' });
     await s1.putMessage({ id, sender: user.address, envelope: r(), created: t, recipients: [rcpt(r1), rcpt(r2)] });
-    await s1.addInbox({ user: user.address, id: r(), hash: r(), notification: r(), sender: r(), senderStore: 'http://127.0.0.1:9', size: 32, received: t });
+    await s1.addInbox({ user: user.address, id: r(), time: t, hash: r(), notification: r(), sender: r(), senderStore: 'http://127.0.0.1:9', size: 32, received: t });
     expect(await s1.claimDueNotifications(t, t + 120, 10)).toHaveLength(2);
     expect(await s1.claimDuePrefetches(t, t + 120, 10)).toHaveLength(1);
     // Leased in this process: nobody else here takes them.

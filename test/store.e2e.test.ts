@@ -14,12 +14,14 @@ import {
   draft,
   fetchRequest,
   hex,
+  inboxById,
   joinStore,
   Net,
   now,
   post,
   randomId,
   recipientStatus,
+  seqOf,
   signed,
   sleep,
   until,
@@ -59,7 +61,7 @@ describe('three stores', () => {
       expect(hex(n.body.id)).toBe(id);
       expect(n.body.store).toBe(A.url);
 
-      const env = await m.c.envelope(id);
+      const env = await m.c.envelope(item.seq);
       const msg = openEnvelope(env, { key: m.u.enc, now: now(), expectedId: fromHex(id) });
       expect(msg.author).toEqual(alice.u.address);
       expect(msg.message.body).toBe('Hello both of you.');
@@ -74,7 +76,7 @@ describe('three stores', () => {
 
     // Receipts: each recipient store sent one, and alice's status shows both confirmed.
     for (const [m, s] of [[bob, B], [carol, C]] as const) {
-      await until(() => (s.storage.getInbox(m.u.address, fromHex(id))?.receiptSent ? true : undefined), 10_000, 'receipt sent');
+      await until(() => (inboxById(s, m.u.address, id)?.receiptSent ? true : undefined), 10_000, 'receipt sent');
     }
     const st = await until(async () => {
       const s = await alice.c.status(id);
@@ -93,11 +95,11 @@ describe('three stores', () => {
   test('unsend before fetch: withdrawn, the retraction reaches B, fetches answer GONE (410)', async () => {
     const erin = await joinStore(B, 'e2e-erin', { prefetch: false });
     const id = await alice.c.send(draft([erin.u.address], 'Forget this.'), [erin.info]);
-    await until(inboxItem(erin, id, 'notified'), 10_000, 'notified');
+    const { seq } = await until(inboxItem(erin, id, 'notified'), 10_000, 'notified');
     await until(async () => ((await recipientStatus(alice, id, erin))?.status === 'notified' ? true : undefined));
     // Prefetch is off: nothing was fetched.
     await sleep(200);
-    expect(B.storage.getInboxEnvelope(erin.u.address, fromHex(id))).toBeUndefined();
+    expect(B.storage.getInboxEnvelope(erin.u.address, seq)).toBeUndefined();
     expect((await recipientStatus(alice, id, erin))!.fetchedAt).toBeNull();
 
     expect(await alice.c.unsend(id, [erin.u.address])).toEqual([erin.text]);
@@ -108,8 +110,8 @@ describe('three stores', () => {
     await until(() => (A.storage.getOutbox(fromHex(id), erin.u.address)?.retraction === undefined ? true : undefined), 10_000, 'retraction delivered');
 
     // Through the recipient's store: GONE, 410.
-    await expect(erin.c.envelope(id)).rejects.toMatchObject({ code: 'GONE' });
-    const viaB = await signed(B.url, erin.u.device, 'GET', `/v1/inbox/${id}`);
+    await expect(erin.c.envelope(seq)).rejects.toMatchObject({ code: 'GONE' });
+    const viaB = await signed(B.url, erin.u.device, 'GET', `/v1/inbox/${seq}`);
     expect([viaB.status, viaB.json.error]).toEqual([410, 'GONE']);
     // Directly at A, with a fresh signed fetch request: 410.
     const direct = await post(A.url, '/v1/fetch', fetchRequest(erin.u.device, fromHex(id), A.url));
@@ -119,19 +121,19 @@ describe('three stores', () => {
   test('unsend before the retraction arrives: a fetch through B learns GONE from A and retracts the item', async () => {
     const gina = await joinStore(B, 'e2e-gina', { prefetch: false });
     const id = await alice.c.send(draft([gina.u.address], 'Too fast.'), [gina.info]);
-    await until(inboxItem(gina, id, 'notified'), 10_000, 'notified');
+    const { seq } = await until(inboxItem(gina, id, 'notified'), 10_000, 'notified');
     await A.store.stop(); // A's workers pause: the retraction is not sent yet
     try {
       expect(await alice.c.unsend(id, [gina.u.address])).toEqual([gina.text]);
-      expect(B.storage.getInbox(gina.u.address, fromHex(id))!.state).toBe('notified');
-      await expect(gina.c.envelope(id)).rejects.toMatchObject({ code: 'GONE' });
-      expect(B.storage.getInbox(gina.u.address, fromHex(id))!.state).toBe('retracted');
+      expect(B.storage.getInbox(gina.u.address, seq)!.state).toBe('notified');
+      await expect(gina.c.envelope(seq)).rejects.toMatchObject({ code: 'GONE' });
+      expect(B.storage.getInbox(gina.u.address, seq)!.state).toBe('retracted');
     } finally {
       A.store.start(50);
     }
     // The retraction still goes out afterwards, and is then done with.
     await until(() => (A.storage.getOutbox(fromHex(id), gina.u.address)?.retraction === undefined ? true : undefined), 10_000, 'retraction delivered');
-    await expect(gina.c.envelope(id)).rejects.toMatchObject({ code: 'GONE' });
+    await expect(gina.c.envelope(seq)).rejects.toMatchObject({ code: 'GONE' });
   });
 
   test('forged notifications are refused: wrong signer (401), a store alice does not name (403)', async () => {
@@ -175,7 +177,7 @@ describe('three stores', () => {
 
     // None of them reached bob's inbox.
     expect(ids).toHaveLength(5);
-    for (const id of ids) expect(B.storage.getInbox(bob.u.address, id)).toBeUndefined();
+    for (const id of ids) expect(inboxById(B, bob.u.address, id)).toBeUndefined();
   });
 
   test('store B restarted in the middle of a delivery: A retries, then delivery completes', async () => {
@@ -199,7 +201,7 @@ describe('three stores', () => {
     expect(done.attempts).toBeGreaterThan(failing.attempts);
     expect(done.lastError).toBeNull();
     // Frank's registration survived the restart, and the message is his to open.
-    const env = await frank.c.envelope(id);
+    const env = await frank.c.envelope(seqOf(B, frank.u.address, id));
     expect(openEnvelope(env, { key: frank.u.enc, now: now(), expectedId: fromHex(id) }).message.body).toBe('Are you there?');
   });
 });

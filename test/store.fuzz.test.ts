@@ -188,6 +188,7 @@ const dave = makeUser('fuzz-dave', now()); // registered nowhere
 let msgId: Uint8Array; // alice → bob, uploaded and delivered
 let fredMsg: string; // fred → dave, so DELETE /v1/messages/<id> reaches the body
 let bobItem: string; // an item in bob's inbox
+let fredItem: number; // the seq of an item in fred's inbox, so the /v1/inbox/:seq handlers find one
 
 const escaped: unknown[] = [];
 const onEscape = (e: unknown) => escaped.push(e);
@@ -230,6 +231,9 @@ beforeAll(async () => {
   const n = note(alice.device, bob.address, A.url);
   await fetch(`${B.url}/v1/notifications`, { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: n });
   bobItem = (await bob.c.inbox()).items[0]!.id;
+  await fetch(`${A.url}/v1/notifications`, { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: note(alice.device, fred.address, A.url) });
+  fredItem = (await fred.c.inbox()).items[0]!.seq;
+  expect(fredItem).toBeGreaterThan(0);
   fredMsg = ((await (await fred.c.request('POST', '/v1/messages', upload(fred, dave))).json()) as { id: string }).id;
 });
 
@@ -345,6 +349,16 @@ interface UserRoute {
 
 const json = (v: unknown) => utf8(JSON.stringify(v));
 const anyId = () => segment(() => [fredMsg, bobItem, toHex(msgId)]);
+/** Inbox items are named by seq: real and well-formed seqs, numbers just outside the form, and any segment at all. */
+const anySeq = () =>
+  fc.oneof(
+    fc.constant(null).map(() => String(fredItem)),
+    fc.nat().map(String),
+    fc.maxSafeNat().map(String),
+    fc.bigInt({ min: -(10n ** 20n), max: 10n ** 20n }).map(String),
+    fc.constantFrom('0', '-1', '01', '00', '1.5', '1e3', '+1', '0x10', '%201', '1%00', '9007199254740992', '9007199254740993', '1'.repeat(17)),
+    segment(() => [String(fredItem), bobItem]),
+  );
 
 const USER: UserRoute[] = [
   { method: 'POST', name: '/v1/register', path: fc.constant('/v1/register'), json: true, as: () => dave.device, samples: () => [json({ invite: 'AAAAAAAAAAAAAAAAAAAAAAAA' }), json({ invite: '' })] },
@@ -386,10 +400,10 @@ const USER: UserRoute[] = [
     ),
     samples: () => [],
   },
-  { method: 'GET', name: '/v1/inbox/:id', path: anyId().map((id) => `/v1/inbox/${id}`), samples: () => [] },
-  { method: 'POST', name: '/v1/inbox/:id/confirm', path: anyId().map((id) => `/v1/inbox/${id}/confirm`), samples: () => [] },
-  { method: 'DELETE', name: '/v1/inbox/:id', path: anyId().map((id) => `/v1/inbox/${id}`), samples: () => [] },
-  { method: 'POST', name: '/v1/inbox/:id/report', path: anyId().map((id) => `/v1/inbox/${id}/report`), samples: () => [] },
+  { method: 'GET', name: '/v1/inbox/:seq', path: anySeq().map((seq) => `/v1/inbox/${seq}`), samples: () => [] },
+  { method: 'POST', name: '/v1/inbox/:seq/confirm', path: anySeq().map((seq) => `/v1/inbox/${seq}/confirm`), samples: () => [] },
+  { method: 'DELETE', name: '/v1/inbox/:seq', path: anySeq().map((seq) => `/v1/inbox/${seq}`), samples: () => [] },
+  { method: 'POST', name: '/v1/inbox/:seq/report', path: anySeq().map((seq) => `/v1/inbox/${seq}/report`), samples: () => [] },
   { method: 'POST', name: '/v1/blocks', path: fc.constant('/v1/blocks'), json: true, samples: () => [json({ sender: addressToText(dave.address) }), json({ store: 'https://spam.example' })] },
   { method: 'DELETE', name: '/v1/blocks', path: fc.constant('/v1/blocks'), json: true, samples: () => [json({ sender: addressToText(dave.address), store: 'https://spam.example' })] },
   { method: 'POST', name: '/v1/contacts', path: fc.constant('/v1/contacts'), json: true, samples: () => [json({ address: addressToText(alice.address) })] },

@@ -59,11 +59,14 @@ import {
   type Signed,
 } from '../src/wire/schema.js';
 import { makeUser, type User } from './helpers.js';
+import { inboxById, seqOf } from './store-fixtures.js';
 
 const now = () => Math.floor(Date.now() / 1000);
 const rnd = (n: number) => systemRandom(n);
 const SMALL = 64 * 1024; // app.ts: the default body limit
 const ID = 'ab'.repeat(32);
+/** A well-formed inbox seq that names no item (inbox items are addressed by seq, not by message id). */
+const SEQ = '4503599627370495';
 
 // ---- every error answer is well-formed ------------------------------------------------
 
@@ -358,9 +361,9 @@ const BODY_ROUTES: Route[] = [
   { method: 'PUT', path: '/v1/me/prefetch', limit: SMALL },
   { method: 'POST', path: '/v1/messages', limit: Upload.maxSize },
   { method: 'DELETE', path: `/v1/messages/${ID}`, limit: LIMITS.RECIPIENTS * 520 },
-  { method: 'POST', path: `/v1/inbox/${ID}/confirm`, limit: SMALL },
-  { method: 'DELETE', path: `/v1/inbox/${ID}`, limit: SMALL },
-  { method: 'POST', path: `/v1/inbox/${ID}/report`, limit: SMALL },
+  { method: 'POST', path: `/v1/inbox/${SEQ}/confirm`, limit: SMALL },
+  { method: 'DELETE', path: `/v1/inbox/${SEQ}`, limit: SMALL },
+  { method: 'POST', path: `/v1/inbox/${SEQ}/report`, limit: SMALL },
   { method: 'POST', path: '/v1/blocks', limit: SMALL },
   { method: 'DELETE', path: '/v1/blocks', limit: SMALL },
   { method: 'POST', path: '/v1/contacts', limit: SMALL },
@@ -433,7 +436,7 @@ describe('body limits: 413 WIRE_TOO_LARGE on every route with a body', () => {
 
   test('headers over the server limit → 413 WIRE_TOO_LARGE', async () => {
     expect(checkRaw(await raw(A.url, [head('GET', '/v1/health', { 'x-filler': 'a'.repeat(20_000) })]))).toEqual(['WIRE_TOO_LARGE']);
-    expect(checkRaw(await raw(A.url, [head('GET', `/v1/inbox/${'a'.repeat(100_000)}`, {})]))).toEqual(['WIRE_TOO_LARGE']);
+    expect(checkRaw(await raw(A.url, [head('GET', `/v1/inbox/${'1'.repeat(100_000)}`, {})]))).toEqual(['WIRE_TOO_LARGE']);
   });
 
   test('GET routes ignore a body: the answer is the one without it', async () => {
@@ -591,10 +594,10 @@ describe('signed user requests', () => {
     ['GET', `/v1/messages/${ID}`],
     ['DELETE', `/v1/messages/${ID}`],
     ['GET', '/v1/inbox'],
-    ['GET', `/v1/inbox/${ID}`],
-    ['POST', `/v1/inbox/${ID}/confirm`],
-    ['DELETE', `/v1/inbox/${ID}`],
-    ['POST', `/v1/inbox/${ID}/report`],
+    ['GET', `/v1/inbox/${SEQ}`],
+    ['POST', `/v1/inbox/${SEQ}/confirm`],
+    ['DELETE', `/v1/inbox/${SEQ}`],
+    ['POST', `/v1/inbox/${SEQ}/report`],
     ['POST', '/v1/blocks'],
     ['DELETE', '/v1/blocks'],
     ['POST', '/v1/contacts'],
@@ -697,16 +700,80 @@ describe('signed user requests', () => {
   });
 
   test('ids in paths', async () => {
-    for (const id of ['zz', 'AB'.repeat(32), 'ab'.repeat(31), 'ab'.repeat(33), '%00', '..%2f..%2fetc']) {
+    for (const id of ['zz', 'AB'.repeat(32), 'ab'.repeat(31), 'ab'.repeat(33), '%00', '..%2f..%2fetc', '1']) {
       expectCode(await signed(alice.device, A, 'GET', `/v1/messages/${id}`), 'INVALID_ARGUMENT');
-      expectCode(await signed(alice.device, A, 'GET', `/v1/inbox/${id}`), 'INVALID_ARGUMENT');
     }
     expectCode(await signed(alice.device, A, 'GET', `/v1/messages/${ID}`), 'NOT_FOUND');
-    expectCode(await signed(alice.device, A, 'GET', `/v1/inbox/${ID}`), 'NOT_FOUND');
-    expectCode(await signed(alice.device, A, 'POST', `/v1/inbox/${ID}/confirm`), 'NOT_FOUND');
-    expectCode(await signed(alice.device, A, 'POST', `/v1/inbox/${ID}/report`), 'NOT_FOUND');
-    expectCode(await signed(alice.device, A, 'DELETE', `/v1/inbox/${ID}`), 'NOT_FOUND');
     expectCode(await signed(alice.device, A, 'DELETE', `/v1/messages/${ID}`, encode(RetractionList, { retractions: [] })), 'NOT_FOUND');
+  });
+
+  const INBOX_ITEM_ROUTES = [
+    ['GET', ''],
+    ['POST', '/confirm'],
+    ['DELETE', ''],
+    ['POST', '/report'],
+  ] as const;
+
+  test('inbox items are named by seq: anything but a positive decimal integer → 400 INVALID_ARGUMENT', async () => {
+    const bad = [
+      'zz', // not numeric
+      ID, // a message id (hex): no longer a handle
+      'AB'.repeat(32),
+      'abc',
+      '0', // zero
+      '-1', // negative
+      '01', // leading zero
+      '007',
+      '1'.repeat(17), // too long
+      '9007199254740993', // 16 digits, above Number.MAX_SAFE_INTEGER
+      '1.5',
+      '1e3',
+      '0x10',
+      '+1',
+      '%201',
+      '1%00',
+      '%00',
+      '..%2f..%2fetc',
+    ];
+    for (const seq of bad) {
+      for (const [method, tail] of INBOX_ITEM_ROUTES) {
+        expectCode(await signed(alice.device, A, method, `/v1/inbox/${seq}${tail}`), 'INVALID_ARGUMENT');
+      }
+    }
+  });
+
+  test('a well-formed seq that names no item → 404 NOT_FOUND', async () => {
+    for (const seq of [SEQ, '9007199254740991', '999999999']) {
+      for (const [method, tail] of INBOX_ITEM_ROUTES) {
+        expectCode(await signed(alice.device, A, method, `/v1/inbox/${seq}${tail}`), 'NOT_FOUND');
+      }
+    }
+  });
+
+  test("a seq held for ANOTHER user of the same store → 404 NOT_FOUND, and the item is untouched", async () => {
+    // An item of bob's at B; carol (also at B) probes it by its seq on every item route.
+    const n = note(alice.device, bob.address);
+    expect((await call(B.url, 'POST', '/v1/notifications', { body: n })).status).toBe(202);
+    const nid = decode(NotificationBody, decode(Notification, n).body).id;
+    const seq = seqOf(B, bob.address, nid);
+    const before = B.storage.getInbox(bob.address, seq)!;
+    expect(before.state).not.toBe('deleted');
+    for (const [method, tail] of INBOX_ITEM_ROUTES) {
+      const r = await signed(carol.device, B, method, `/v1/inbox/${seq}${tail}`);
+      expectCode(r, 'NOT_FOUND');
+      // Not found as an item (B has no report address either: that would also be NOT_FOUND).
+      expect(r.json.message).toMatch(/no such message in your inbox/);
+    }
+    // Nor does the storage layer hand out bob's item under carol's name.
+    expect(B.storage.getInbox(carol.address, seq)).toBeUndefined();
+    expect(B.storage.getInboxEnvelope(carol.address, seq)).toBeUndefined();
+    expect(await B.storage.deleteInbox(carol.address, seq)).toBe(false);
+    // Carol's DELETE did nothing: bob still has the item, with its notification, and can delete it himself.
+    const after = B.storage.getInbox(bob.address, seq)!;
+    expect(after.state).not.toBe('deleted');
+    expect(Buffer.from(after.notification).equals(Buffer.from(n))).toBe(true);
+    expect((await signed(bob.device, B, 'DELETE', `/v1/inbox/${seq}`)).json).toEqual({ status: 'deleted' });
+    expect(B.storage.getInbox(bob.address, seq)!.state).toBe('deleted');
   });
 });
 
@@ -775,10 +842,21 @@ describe('notifications', () => {
     expect((await post(n)).status).toBe(202);
     const again = await post(n);
     expect([again.status, again.json]).toEqual([200, { status: 'duplicate' }]);
-    // Another signed notification for the same message and recipient: also held once.
+    // Another signed notification for the same message and recipient is another notification:
+    // duplicates are exact retransmissions (same signed time and hash), so it makes a second item.
     const id = rnd(32);
-    expect((await post(note(alice.device, bob.address, { id }))).status).toBe(202);
-    expect((await post(note(alice.device, bob.address, { id, expires: now() + 3600 }))).json).toEqual({ status: 'duplicate' });
+    const first = note(alice.device, bob.address, { id });
+    const second = note(alice.device, bob.address, { id, expires: now() + 3600 });
+    expect((await post(first)).status).toBe(202);
+    const other = await post(second);
+    expect([other.status, other.json]).toEqual([202, { status: 'accepted' }]);
+    const items = B.storage.listInbox(bob.address, 0, 1000).filter((r) => toHex(r.id) === toHex(id));
+    expect(items.map((r) => Buffer.from(r.notification).toString('hex'))).toEqual([first, second].map((b) => Buffer.from(b).toString('hex')));
+    expect(items[0]!.seq).toBeLessThan(items[1]!.seq);
+    // Each of them retransmitted is still a duplicate: no third item.
+    expect((await post(first)).json).toEqual({ status: 'duplicate' });
+    expect((await post(second)).json).toEqual({ status: 'duplicate' });
+    expect(B.storage.listInbox(bob.address, 0, 1000).filter((r) => toHex(r.id) === toHex(id))).toHaveLength(2);
   });
 
   test('forged → 401 BAD_SIGNATURE', async () => {
@@ -974,7 +1052,9 @@ describe('fetch, receipts and retractions', () => {
     expect((await call(B.url, 'POST', '/v1/notifications', { body: n })).status).toBe(202);
     const nid = decode(NotificationBody, decode(Notification, n).body).id;
     expect((await at(rt(mallory.device, { id: nid }))).json).toEqual({ status: 'too-late' });
-    expect(B.storage.getInbox(bob.address, nid)?.state).not.toBe('retracted');
+    const held = inboxById(B, bob.address, nid);
+    expect(held).toBeDefined();
+    expect(held!.state).not.toBe('retracted');
     expectCode(await at(rt(alice.device, { to: dave.address })), 'NOT_A_RECIPIENT');
     expectCode(await at(rt(alice.device, { time: now() + 2000 })), 'NOT_YET_VALID');
     expectCode(await at(flipSig(Retraction, rt(alice.device))), 'BAD_SIGNATURE');
@@ -983,11 +1063,11 @@ describe('fetch, receipts and retractions', () => {
 });
 
 describe('a hostile sender store (the recipient fetches through its own store)', () => {
-  let nid: string;
+  let nid: number; // the item's seq at B
   beforeAll(async () => {
     const n = note(sam.device, bob.address, { store: evilUrl });
     expect((await call(B.url, 'POST', '/v1/notifications', { body: n })).status).toBe(202);
-    nid = toHex(decode(NotificationBody, decode(Notification, n).body).id);
+    nid = seqOf(B, bob.address, decode(NotificationBody, decode(Notification, n).body).id);
   });
 
   test('other bytes than notified → 400 CONTENT_HASH_MISMATCH', async () => {

@@ -14,7 +14,8 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { concat } from '../src/bytes/index.js';
 import { crypto, systemRandom } from '../src/crypto/index.js';
 import { addressToText } from '../src/identity/index.js';
-import { checkStamp, mintStamp, openEnvelope, requiredBits, verifyNotification } from '../src/protocol/index.js';
+import { checkStamp, makeRetraction, mintStamp, openEnvelope, requiredBits, verifyNotification } from '../src/protocol/index.js';
+import type { InboxRow as InboxRowT, NewInboxItem } from '../src/storage/types.js';
 import type { RunningStore } from '../src/server/server.js';
 import { decode, encode, LIMITS } from '../src/wire/index.js';
 import { NotificationBatch, SpamReport, type PolicyContent } from '../src/wire/schema.js';
@@ -36,6 +37,7 @@ import {
   type Member,
   type ReportSink,
 } from './store-recipient-fixtures.js';
+import { inboxById, seqOf } from './store-fixtures.js';
 
 let dir: string;
 let A: RunningStore;
@@ -175,7 +177,7 @@ describe('accepting notifications', () => {
     expect((await notify(B, viaA.bytes)).status).toBe(202);
     // sam's assertion names both of his stores: either may notify.
     expect((await notify(B, craft({ from: sam, to: rita.u.address, store: C.url }).bytes)).status).toBe(202);
-    expect(B.storage.getInbox(rita.u.address, viaC.id)).toBeUndefined();
+    expect(inboxById(B, rita.u.address, viaC.id)).toBeUndefined();
   });
 });
 
@@ -235,7 +237,7 @@ describe('block lists', () => {
     await bea.c.block({ sender: una.address });
     const n = craft({ from: una, to: bea.u.address, store: A.url });
     expect(refused(await notify(B, n.bytes))).toEqual(BLOCKED);
-    expect(B.storage.getInbox(bea.u.address, n.id)).toBeUndefined();
+    expect(inboxById(B, bea.u.address, n.id)).toBeUndefined();
     await bea.c.unblock({ sender: una.address });
     expect((await notify(B, n.bytes)).status).toBe(202);
   });
@@ -339,7 +341,7 @@ describe('rate limits per sender and per sending store', () => {
     // The same sender through his other store is not that store's flood.
     expect((await notify(R, mk(sam, C).bytes)).status).toBe(202);
     expect(inboxRows(R, rosa)).toHaveLength(4);
-    expect(R.storage.getInbox(rosa.u.address, t3.id)).toBeUndefined();
+    expect(inboxById(R, rosa.u.address, t3.id)).toBeUndefined();
     // After the wait, the refused notification's retransmission gets through.
     clock.advance(30);
     expect((await notify(R, t3.bytes)).status).toBe(202);
@@ -393,7 +395,7 @@ describe('greylisting of strangers', () => {
     const first = await notify(G, n.bytes);
     expect(refused(first)).toEqual({ status: 429, error: 'GREYLISTED' });
     expect(first.retryAfter).toBe('300');
-    expect(G.storage.getInbox(gina.u.address, n.id)).toBeUndefined();
+    expect(inboxById(G, gina.u.address, n.id)).toBeUndefined();
     clock.advance(120);
     const early = await notify(G, n.bytes);
     expect(refused(early)).toEqual({ status: 429, error: 'GREYLISTED' });
@@ -402,7 +404,7 @@ describe('greylisting of strangers', () => {
     clock.advance(181);
     const later = await notify(G, n.bytes);
     expect(later.status).toBe(202);
-    expect(G.storage.getInbox(gina.u.address, n.id)?.state).toBe('notified');
+    expect(inboxById(G, gina.u.address, n.id)?.state).toBe('notified');
     // Known now: the next one passes at once.
     expect((await notify(G, stamped(tom).bytes)).status).toBe(202);
     // Another stranger is still greylisted.
@@ -432,10 +434,10 @@ describe('durable inbox, prefetch, and the user API', () => {
     const idBytes = Buffer.from(id, 'hex');
     // Watch the recipient's database, not its API: the user does nothing.
     const row = await until(() => {
-      const r = B.storage.getInbox(pete.u.address, idBytes);
+      const r = inboxById(B, pete.u.address, idBytes);
       return r?.state === 'fetched' && r.receiptSent ? r : undefined;
     }, 10_000, 'prefetch');
-    const env = B.storage.getInboxEnvelope(pete.u.address, idBytes)!;
+    const env = B.storage.getInboxEnvelope(pete.u.address, row.seq)!;
     expect(hex(crypto().sha256(env))).toBe(id);
     expect(row.size).toBe(env.length);
     const st = await until(async () => {
@@ -445,7 +447,7 @@ describe('durable inbox, prefetch, and the user API', () => {
     expect(st.fetchedAt).toBeGreaterThan(0);
     expect(st.confirmedAt).toBeGreaterThan(0);
     // The client reads the copy held by its store.
-    const got = await pete.c.envelope(id);
+    const got = await pete.c.envelope(row.seq);
     expect(Buffer.from(got).equals(Buffer.from(env))).toBe(true);
     expect(openEnvelope(got, { key: pete.u.enc, now: realNow(), expectedId: idBytes }).message.body).toBe('prefetched: body');
   });
@@ -455,30 +457,31 @@ describe('durable inbox, prefetch, and the user API', () => {
     await otto.c.setPrefetch(false);
     const read = await message(otto, 'read me');
     const conf = await message(otto, 'confirm me');
-    for (const id of [read, conf]) await until(() => (B.storage.getInbox(otto.u.address, Buffer.from(id, 'hex')) ? true : undefined), 10_000, 'notification');
+    for (const id of [read, conf]) await until(() => (inboxById(B, otto.u.address, id) ? true : undefined), 10_000, 'notification');
     for (const id of [read, conf]) await until(async () => ((await outboxStatus(id)).status === 'notified' ? true : undefined), 10_000, 'notified');
+    const [readSeq, confSeq] = [seqOf(B, otto.u.address, read), seqOf(B, otto.u.address, conf)];
     await sleep(400); // several worker passes
-    for (const id of [read, conf]) {
-      expect(B.storage.getInbox(otto.u.address, Buffer.from(id, 'hex'))?.state).toBe('notified');
-      expect(B.storage.getInboxEnvelope(otto.u.address, Buffer.from(id, 'hex'))).toBeUndefined();
+    for (const [id, seq] of [[read, readSeq], [conf, confSeq]] as const) {
+      expect(B.storage.getInbox(otto.u.address, seq)?.state).toBe('notified');
+      expect(B.storage.getInboxEnvelope(otto.u.address, seq)).toBeUndefined();
       expect((await outboxStatus(id)).status).toBe('notified'); // the sender has not been fetched from
     }
     // Reading fetches through the store, now.
-    const env = await otto.c.envelope(read);
+    const env = await otto.c.envelope(readSeq);
     expect(hex(crypto().sha256(env))).toBe(read);
     expect(openEnvelope(env, { key: otto.u.enc, now: realNow(), expectedId: Buffer.from(read, 'hex') }).message.subject).toBe('read me');
-    expect(B.storage.getInbox(otto.u.address, Buffer.from(read, 'hex'))?.state).toBe('fetched');
+    expect(B.storage.getInbox(otto.u.address, readSeq)?.state).toBe('fetched');
     expect((await outboxStatus(read)).fetchedAt).toBeGreaterThan(0);
     // Confirming one never read: the store fetches, keeps and confirms it.
     expect((await outboxStatus(conf)).status).toBe('notified');
-    const r = await signedRequest(B.url, otto.u.device, 'POST', `/v1/inbox/${conf}/confirm`);
+    const r = await signedRequest(B.url, otto.u.device, 'POST', `/v1/inbox/${confSeq}/confirm`);
     expect(r.status).toBe(200);
     expect(r.json()).toEqual({ status: 'confirmed' });
     // The 200 comes after the sender store took the receipt, not from a later worker pass.
     const st = await outboxStatus(conf);
     expect(st.status).toBe('confirmed');
     expect(st.confirmedAt).toBeGreaterThan(0);
-    expect(B.storage.getInbox(otto.u.address, Buffer.from(conf, 'hex'))?.receiptSent).toBe(true);
+    expect(B.storage.getInbox(otto.u.address, confSeq)?.receiptSent).toBe(true);
   });
 
   test('inbox: since cursor and limit, fields as documented; delete, then NOT_FOUND', async () => {
@@ -503,14 +506,16 @@ describe('durable inbox, prefetch, and the user API', () => {
     expect((await signedRequest(B.url, ida.u.device, 'GET', '/v1/inbox?since=-1')).status).toBe(400);
 
     const gone = sent[1]!;
-    const del = await signedRequest(B.url, ida.u.device, 'DELETE', `/v1/inbox/${gone.idHex}`);
+    const goneSeq = page1.items[1]!.seq;
+    expect(page1.items[1]!.id).toBe(gone.idHex);
+    const del = await signedRequest(B.url, ida.u.device, 'DELETE', `/v1/inbox/${goneSeq}`);
     expect(del.status).toBe(200);
     for (const [method, path] of [
-      ['GET', `/v1/inbox/${gone.idHex}`],
-      ['DELETE', `/v1/inbox/${gone.idHex}`],
-      ['POST', `/v1/inbox/${gone.idHex}/confirm`],
-      ['POST', `/v1/inbox/${gone.idHex}/report`],
-      ['GET', `/v1/inbox/${hex(systemRandom(32))}`],
+      ['GET', `/v1/inbox/${goneSeq}`],
+      ['DELETE', `/v1/inbox/${goneSeq}`],
+      ['POST', `/v1/inbox/${goneSeq}/confirm`],
+      ['POST', `/v1/inbox/${goneSeq}/report`],
+      ['GET', `/v1/inbox/${Number.MAX_SAFE_INTEGER}`],
     ] as const) {
       const r = await signedRequest(B.url, ida.u.device, method, path);
       expect({ path, status: r.status, error: r.json().error }).toEqual({ path, status: 404, error: 'NOT_FOUND' });
@@ -526,15 +531,15 @@ describe('durable inbox, prefetch, and the user API', () => {
     const pam = await join_(B, user('rcpt-pam'));
     const id = await message(pam, 'buy now');
     const idBytes = Buffer.from(id, 'hex');
-    await until(() => (B.storage.getInbox(pam.u.address, idBytes)?.state === 'fetched' ? true : undefined), 10_000, 'prefetch');
+    await until(() => (inboxById(B, pam.u.address, idBytes)?.state === 'fetched' ? true : undefined), 10_000, 'prefetch');
     const item = (await pam.c.inbox()).items.find((i) => i.id === id)!;
     const notification = new Uint8Array(Buffer.from(item.notification, 'base64url'));
     const v = verifyNotification(notification, { now: realNow() }); // signed by alice: evidence anyone can check
     expect(hex(v.sender)).toBe(hex(alice.u.address));
     expect(hex(v.body.id)).toBe(id);
-    const envelope = await pam.c.envelope(id);
+    const envelope = await pam.c.envelope(item.seq);
     sink.received.length = 0;
-    const r = await signedRequest(B.url, pam.u.device, 'POST', `/v1/inbox/${id}/report`);
+    const r = await signedRequest(B.url, pam.u.device, 'POST', `/v1/inbox/${item.seq}/report`);
     expect(r.status).toBe(202);
     expect(sink.received).toHaveLength(1);
     expect(sink.received[0]).toMatchObject({ method: 'POST', path: '/spam' });
@@ -549,7 +554,7 @@ describe('durable inbox, prefetch, and the user API', () => {
     const n = craft({ from: tom, to: pam.u.address, store: A.url });
     expect((await notify(B, n.bytes)).status).toBe(202);
     sink.received.length = 0;
-    const r2 = await signedRequest(B.url, pam.u.device, 'POST', `/v1/inbox/${n.idHex}/report`);
+    const r2 = await signedRequest(B.url, pam.u.device, 'POST', `/v1/inbox/${seqOf(B, pam.u.address, n.id)}/report`);
     expect(r2.status).toBe(202);
     expect(sink.received).toHaveLength(1);
     const alone = decode(SpamReport, new Uint8Array(sink.received[0]!.body));
@@ -573,5 +578,75 @@ describe('durable inbox, prefetch, and the user API', () => {
     } finally {
       await D2.close();
     }
+  });
+});
+
+describe('retractions without an index on message ids', () => {
+  test('a retraction finds its item among thousands of the same user, and withdraws nothing else', async () => {
+    const ray = await join_(B, user('rcpt-ray'));
+    await ray.c.setPrefetch(false);
+    const neighbour = await join_(B, user('rcpt-ray-neighbour'));
+    await neighbour.c.setPrefetch(false);
+    // Items addressed by seq: the store keeps no index that leads with the message id.
+    const indexed = (B.storage.db.prepare("SELECT name FROM pragma_index_list('inbox')").all() as { name: string }[]).map(
+      (i) => (B.storage.db.prepare('SELECT name FROM pragma_index_info(?) ORDER BY seqno').all(i.name) as { name: string }[]).map((c) => c.name),
+    );
+    expect(indexed.length).toBeGreaterThan(0);
+    for (const cols of indexed) expect(cols.slice(0, 2)).not.toContain('id');
+
+    // Many items of ray's from the same sender, before and after the one to withdraw.
+    const t = realNow();
+    const filler = (u: Uint8Array, n: number): NewInboxItem[] =>
+      Array.from({ length: n }, () => ({
+        user: u,
+        id: systemRandom(32),
+        time: t,
+        hash: systemRandom(32),
+        notification: systemRandom(64),
+        sender: tom.address,
+        senderStore: A.url,
+        size: 1000,
+        received: t,
+        parked: true,
+      }));
+    expect((await B.storage.addInboxMany(filler(ray.u.address, 3000))).every((r) => r === 'new')).toBe(true);
+    const target = craft({ from: tom, to: ray.u.address, store: A.url });
+    expect((await notify(B, target.bytes)).status).toBe(202);
+    // Another notification for the same message (a second item), and the same message id held
+    // for the neighbour and from another sender: the retraction names sender, id and recipient.
+    const again = craft({ from: tom, to: ray.u.address, store: A.url, id: target.id, time: t - 5 });
+    expect((await notify(B, again.bytes)).status).toBe(202);
+    expect((await notify(B, craft({ from: tom, to: neighbour.u.address, store: A.url, id: target.id }).bytes)).status).toBe(202);
+    expect((await notify(B, craft({ from: una, to: ray.u.address, store: A.url, id: target.id }).bytes)).status).toBe(202);
+    expect((await B.storage.addInboxMany(filler(ray.u.address, 3000))).every((r) => r === 'new')).toBe(true);
+
+    const mine = () => B.storage.listInbox(ray.u.address, 0, 1_000_000);
+    const ofTarget = (rows: ReturnType<typeof mine>) => rows.filter((r) => hex(r.id) === target.idHex);
+    expect(mine()).toHaveLength(6003);
+    const before = ofTarget(mine());
+    expect(before.map((r) => [hex(r.sender), r.state])).toEqual([
+      [hex(tom.address), 'notified'],
+      [hex(tom.address), 'notified'],
+      [hex(una.address), 'notified'],
+    ]);
+    const [first, second, fromUna] = before as [InboxRowT, InboxRowT, InboxRowT];
+
+    const retraction = makeRetraction({ sender: tom.device, id: target.id, recipient: ray.u.address, time: realNow() });
+    expect(await postRaw(`${B.url}/v1/retractions`, retraction)).toMatchObject({ status: 200, json: { status: 'retracted' } });
+
+    // Both of tom's items for this message are withdrawn; una's, the neighbour's and the 6000 others are not.
+    expect(B.storage.getInbox(ray.u.address, first.seq)!.state).toBe('retracted');
+    expect(B.storage.getInbox(ray.u.address, second.seq)!.state).toBe('retracted');
+    expect(B.storage.getInbox(ray.u.address, fromUna.seq)!.state).toBe('notified');
+    expect(inboxById(B, neighbour.u.address, target.id)!.state).toBe('notified');
+    const states = new Map<string, number>();
+    for (const r of mine()) states.set(r.state, (states.get(r.state) ?? 0) + 1);
+    expect(Object.fromEntries(states)).toEqual({ notified: 6001, retracted: 2 });
+    // The user sees it withdrawn: 410 GONE by its seq.
+    const gone = await signedRequest(B.url, ray.u.device, 'GET', `/v1/inbox/${first.seq}`);
+    expect([gone.status, gone.json().error]).toEqual([410, 'GONE']);
+    // Again: nothing left to withdraw.
+    const twice = makeRetraction({ sender: tom.device, id: target.id, recipient: ray.u.address, time: realNow() });
+    expect(await postRaw(`${B.url}/v1/retractions`, twice)).toMatchObject({ status: 200, json: { status: 'too-late' } });
   });
 });

@@ -27,6 +27,7 @@ import {
   post,
   randomId,
   recipientStatus,
+  seqOf,
   sha256,
   signed,
   sleep,
@@ -104,7 +105,7 @@ describe('storage once, status per recipient', () => {
     expect(d).toMatchObject({ notifiedAt: null, fetchedAt: null, confirmedAt: null });
 
     // Carol reads it: her store fetches and confirms.
-    await carol.c.confirm(mid);
+    await carol.c.confirm(seqOf(R2, carol.u.address, mid));
     const c2 = await until(async () => {
       const r = await recipientStatus(alice, mid, carol);
       return r?.status === 'confirmed' ? r : undefined;
@@ -126,8 +127,8 @@ describe('storage once, status per recipient', () => {
   test('fetch by hash: only recipients, the same bytes for each, no replays', async () => {
     const stored = S.storage.getEnvelope(fromHex(id))!;
     // Through their stores: bob's was prefetched, carol's store fetches now.
-    const viaBob = await bob.c.envelope(id);
-    const viaCarol = await carol.c.envelope(id);
+    const viaBob = await bob.c.envelope(seqOf(R1, bob.u.address, id));
+    const viaCarol = await carol.c.envelope(seqOf(R2, carol.u.address, id));
     expect(viaBob).toEqual(stored);
     expect(viaCarol).toEqual(stored);
     // Directly, signed by each recipient's device.
@@ -171,8 +172,8 @@ describe('unsend and fetch', () => {
     expect([r.status, r.json.error]).toEqual([410, 'GONE']);
     r = await post(S.url, '/v1/fetch', fetchRequest(bob.u.device, fromHex(id), S.url));
     expect(r.status).toBe(200);
-    await until(async () => ((await carol.c.inbox()).items.find((i) => i.id === id)?.state === 'retracted' ? true : undefined), 10_000, 'retracted at R2');
-    await expect(carol.c.envelope(id)).rejects.toMatchObject({ code: 'GONE' });
+    const withdrawn = await until(async () => (await carol.c.inbox()).items.find((i) => i.id === id && i.state === 'retracted'), 10_000, 'retracted at R2');
+    await expect(carol.c.envelope(withdrawn.seq)).rejects.toMatchObject({ code: 'GONE' });
   });
 
   test('two recipients on one store are both delivered and confirmed', async () => {
@@ -188,7 +189,7 @@ describe('unsend and fetch', () => {
       expect(r.notifiedAt).toBeGreaterThan(0);
       expect(r.lastError).toBeNull();
     }
-    for (const m of [rob, ruth]) expect((await m.c.envelope(id)).length).toBe(st.size);
+    for (const m of [rob, ruth]) expect((await m.c.envelope(seqOf(R1, m.u.address, id))).length).toBe(st.size);
   });
 });
 
@@ -348,9 +349,10 @@ describe('retransmission', () => {
     }, 10_000, 'retransmissions');
     expect(growing).toMatchObject({ status: 'notified', lastError: null, confirmedAt: null });
     // Retransmissions are duplicates at R1: one inbox item.
-    expect((await rita.c.inbox()).items.filter((i) => i.id === id)).toHaveLength(1);
+    const held = (await rita.c.inbox()).items.filter((i) => i.id === id);
+    expect(held).toHaveLength(1);
 
-    await rita.c.confirm(id);
+    await rita.c.confirm(held[0]!.seq);
     await until(async () => ((await recipientStatus(ted, id, rita))?.status === 'confirmed' ? true : undefined), 10_000, 'confirmed');
     await sleep(200); // an attempt in flight when the receipt came may still be counted
     const settled = (await recipientStatus(ted, id, rita))!.attempts;

@@ -54,7 +54,7 @@ test('alice on A sends to bob on B: notified, prefetched, opened, confirmed', as
     [{ address: bob.u.address, encryptionKey: bob.u.enc.publicKey, store: B.url }],
   );
   const item = await until(async () => (await bob.c.inbox()).items.find((i) => i.id === id && i.state === 'fetched'));
-  const env = await bob.c.envelope(item.id);
+  const env = await bob.c.envelope(item.seq);
   const m = openEnvelope(env, { key: bob.u.enc, now: now(), expectedId: Buffer.from(id, 'hex') });
   expect(m.message.body).toBe('Hi Bob.');
   const st = await until(async () => {

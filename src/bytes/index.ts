@@ -21,6 +21,9 @@ export function concat(...parts: Uint8Array[]): Uint8Array {
 
 export const toHex = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.length).toString('hex');
 
+/** A Map key for bytes: latin1 keeps one character per byte, cheaper to build than hex. */
+export const mapKey = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.length).toString('latin1');
+
 export function fromHex(s: string): Uint8Array {
   if (s.length % 2 !== 0 || !/^[0-9a-fA-F]*$/.test(s)) throw new TypeError('invalid hex');
   return new Uint8Array(Buffer.from(s, 'hex'));

@@ -135,13 +135,14 @@ export class StoreClient {
     return this.#json('GET', `/v1/inbox?since=${since}&limit=${limit}`);
   }
 
-  async envelope(id: string): Promise<Uint8Array> {
-    return new Uint8Array(await (await this.request('GET', `/v1/inbox/${id}`)).arrayBuffer());
+  /** Inbox items are named by their `seq` as listed by `inbox()`. */
+  async envelope(seq: number): Promise<Uint8Array> {
+    return new Uint8Array(await (await this.request('GET', `/v1/inbox/${seq}`)).arrayBuffer());
   }
 
-  confirm = (id: string) => this.#json('POST', `/v1/inbox/${id}/confirm`);
-  delete = (id: string) => this.#json('DELETE', `/v1/inbox/${id}`);
-  report = (id: string) => this.#json('POST', `/v1/inbox/${id}/report`);
+  confirm = (seq: number) => this.#json('POST', `/v1/inbox/${seq}/confirm`);
+  delete = (seq: number) => this.#json('DELETE', `/v1/inbox/${seq}`);
+  report = (seq: number) => this.#json('POST', `/v1/inbox/${seq}/report`);
   setPrefetch = (on: boolean) => this.#json('PUT', '/v1/me/prefetch', { on });
   block = (b: { sender?: Uint8Array; store?: string }) =>
     this.#json('POST', '/v1/blocks', { ...(b.sender ? { sender: addressToText(b.sender) } : {}), ...(b.store ? { store: b.store } : {}) });

@@ -69,8 +69,12 @@ export function makeNotification(o: NotifyOptions): Uint8Array {
 export interface NotificationCheck extends VerifyContext {
   /** Addresses served here: a notification for anyone else is refused. */
   isLocalRecipient?: (address: Uint8Array) => boolean;
-  /** Called with the notification's hash before the signature is checked; true means seen before. */
-  isReplay?: (hash: Uint8Array) => boolean;
+  /**
+   * Called with the notification's hash (and its decoded body, whose signed `time` lets a
+   * store keep its replay index in time order) before the signature is checked; true means
+   * seen before.
+   */
+  isReplay?: (hash: Uint8Array, body: Body) => boolean;
   /**
    * Cheap policy before any expensive check (block lists): may throw. Gets the claimed,
    * not yet verified, sender address: refusing a forgery that names a blocked sender is harmless.
@@ -107,7 +111,7 @@ export function verifyNotification(bytes: Uint8Array, check: NotificationCheck):
   checkStoreUrl(body.store);
   if (check.isLocalRecipient && !check.isLocalRecipient(body.recipient)) throw new KeypostError('NOT_A_RECIPIENT', 'recipient is not served here');
   const hash = signedObjectKey(c);
-  if (check.isReplay?.(hash)) throw new KeypostError('REPLAY', 'notification already received');
+  if (check.isReplay?.(hash, body)) throw new KeypostError('REPLAY', 'notification already received');
   // The sender's key is validated in resolveSigner, after the proof of work: that check costs
   // ~0.7 ms for a key never seen before, and a flood of fresh identities must pay first.
   const sender = addressOfUnchecked(body.sender);

@@ -208,39 +208,44 @@ export function buildApp({ store, logger = false }: AppOptions): FastifyInstance
     }));
     return { items, next: items.length ? items[items.length - 1]!.seq : since };
   });
-  const inboxItem = (user: UserRow, id: string) => {
-    const row = store.storage.getInbox(user.address, parseId(id));
+  // Inbox items are addressed by their seq number (as listed), like IMAP UIDs.
+  const seqOf = (s: string) => {
+    if (!/^[1-9][0-9]{0,15}$/.test(s) || !Number.isSafeInteger(Number(s))) throw new KeypostError('INVALID_ARGUMENT', 'an inbox item is named by its seq number');
+    return Number(s);
+  };
+  const inboxItem = (user: UserRow, seq: string) => {
+    const row = store.storage.getInbox(user.address, seqOf(seq));
     if (!row || row.state === 'deleted') throw new KeypostError('NOT_FOUND', 'no such message in your inbox');
     if (row.state === 'retracted') throw new KeypostError('GONE', 'the sender withdrew this message');
     return row;
   };
-  app.get<{ Params: { id: string } }>('/v1/inbox/:id', async (req, reply) => {
+  app.get<{ Params: { seq: string } }>('/v1/inbox/:seq', async (req, reply) => {
     const user = auth(req);
-    const row = inboxItem(user, req.params.id);
-    const env = store.storage.getInboxEnvelope(user.address, row.id) ?? (await store.recipient.fetchNow(user, row));
+    const row = inboxItem(user, req.params.seq);
+    const env = store.storage.getInboxEnvelope(user.address, row.seq) ?? (await store.recipient.fetchNow(user, row));
     return bytes(reply, env);
   });
-  app.post<{ Params: { id: string } }>('/v1/inbox/:id/confirm', async (req) => {
+  app.post<{ Params: { seq: string } }>('/v1/inbox/:seq/confirm', async (req) => {
     const user = auth(req);
-    let row = inboxItem(user, req.params.id);
+    let row = inboxItem(user, req.params.seq);
     if (row.state === 'notified') {
       await store.recipient.fetchNow(user, row);
-      row = inboxItem(user, req.params.id);
+      row = inboxItem(user, req.params.seq);
     }
     if (!row.receiptSent) await store.recipient.sendReceipt(user, row);
     return { status: 'confirmed' };
   });
-  app.delete<{ Params: { id: string } }>('/v1/inbox/:id', async (req) => {
+  app.delete<{ Params: { seq: string } }>('/v1/inbox/:seq', async (req) => {
     const user = auth(req);
-    if (!(await store.storage.deleteInbox(user.address, parseId(req.params.id)))) throw new KeypostError('NOT_FOUND', 'no such message in your inbox');
+    if (!(await store.storage.deleteInbox(user.address, seqOf(req.params.seq)))) throw new KeypostError('NOT_FOUND', 'no such message in your inbox');
     return { status: 'deleted' };
   });
-  app.post<{ Params: { id: string } }>('/v1/inbox/:id/report', async (req, reply) => {
+  app.post<{ Params: { seq: string } }>('/v1/inbox/:seq/report', async (req, reply) => {
     const user = auth(req);
-    const row = inboxItem(user, req.params.id);
+    const row = inboxItem(user, req.params.seq);
     const url = store.deps.config.reportUrl;
     if (!url || !store.deps.peers.report) throw new KeypostError('NOT_FOUND', 'this store has no report address');
-    const r = await store.deps.peers.report(url, row.notification, store.storage.getInboxEnvelope(user.address, row.id)).catch(() => {
+    const r = await store.deps.peers.report(url, row.notification, store.storage.getInboxEnvelope(user.address, row.seq)).catch(() => {
       throw new KeypostError('UNAVAILABLE', 'the report address could not be reached');
     });
     if (r.status >= 300) throw new KeypostError('UNAVAILABLE', `the report address answered ${r.status}`);

@@ -15,6 +15,7 @@
 import { chmodSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { KeypostError } from '../errors.js';
+import { Bounded, keyOf, UserSets } from './cache.js';
 import type { Bytes, DeviceRow, InboxRow, NewInboxItem, NewMessage, OutboxRow, Storage, UserRow } from './types.js';
 
 const SCHEMA = `
@@ -43,20 +44,41 @@ CREATE TABLE IF NOT EXISTS outbox (
 CREATE INDEX IF NOT EXISTS outbox_due ON outbox (next_attempt) WHERE status IN ('pending', 'notified', 'retracted');
 CREATE INDEX IF NOT EXISTS outbox_expires ON outbox (expires) WHERE status IN ('pending', 'notified');
 CREATE TABLE IF NOT EXISTS inbox (
-  seq INTEGER PRIMARY KEY AUTOINCREMENT, user BLOB NOT NULL, id BLOB NOT NULL, hash BLOB NOT NULL,
+  seq INTEGER PRIMARY KEY AUTOINCREMENT, user BLOB NOT NULL, id BLOB NOT NULL, ntime INTEGER NOT NULL, hash BLOB NOT NULL,
   notification BLOB NOT NULL, sender BLOB NOT NULL, sender_store TEXT NOT NULL, size INTEGER NOT NULL,
   received INTEGER NOT NULL, state TEXT NOT NULL, envelope BLOB, attempts INTEGER NOT NULL DEFAULT 0,
-  next_attempt INTEGER NOT NULL, last_error TEXT, receipt_sent INTEGER NOT NULL DEFAULT 0,
-  UNIQUE (user, id)
+  next_attempt INTEGER NOT NULL, last_error TEXT, receipt_sent INTEGER NOT NULL DEFAULT 0
 );
+-- Every index here grows at its end as notifications arrive (time, per-user seq, due time):
+-- an index on a random key (message id, hash) would cost one random page write per row.
+CREATE UNIQUE INDEX IF NOT EXISTS inbox_replay ON inbox (ntime, hash);
 CREATE INDEX IF NOT EXISTS inbox_due ON inbox (next_attempt) WHERE state = 'notified' OR (state = 'fetched' AND receipt_sent = 0);
-CREATE INDEX IF NOT EXISTS inbox_hash ON inbox (hash);
 -- listInbox walks one user's rows from a cursor: without this, every poll reads all of them.
 CREATE INDEX IF NOT EXISTS inbox_user_seq ON inbox (user, seq);
 CREATE TABLE IF NOT EXISTS blocks (user BLOB NOT NULL, sender BLOB NOT NULL, store TEXT NOT NULL, PRIMARY KEY (user, sender, store)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS contacts (user BLOB NOT NULL, contact BLOB NOT NULL, PRIMARY KEY (user, contact)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS seen (user BLOB NOT NULL, sender BLOB NOT NULL, first INTEGER NOT NULL, PRIMARY KEY (user, sender)) WITHOUT ROWID;
 `;
+
+const SCHEMA_VERSION = 2;
+
+/**
+ * Version 1 keyed the inbox on (user, message id) and indexed notification hashes: two
+ * random-key indexes. Its rows move to the version 2 table, seq numbers kept (they are
+ * the users' cursors). Version 1 did not keep the notifications' signed time, so the
+ * receipt time stands in for it: a retransmission of a pre-upgrade notification may be
+ * taken once more, a duplicate item rather than a lost one.
+ */
+function migrate(db: Database.Database) {
+  const cols = (db.prepare('PRAGMA table_info(inbox)').all() as { name: string }[]).map((c) => c.name);
+  if (cols.length === 0 || cols.includes('ntime')) return;
+  db.exec(`DROP INDEX IF EXISTS inbox_due; DROP INDEX IF EXISTS inbox_hash; DROP INDEX IF EXISTS inbox_user_seq;
+    ALTER TABLE inbox RENAME TO inbox_v1;`);
+  db.exec(SCHEMA);
+  db.exec(`INSERT OR IGNORE INTO inbox (seq, user, id, ntime, hash, notification, sender, sender_store, size, received, state, envelope, attempts, next_attempt, last_error, receipt_sent)
+      SELECT seq, user, id, received, hash, notification, sender, sender_store, size, received, state, envelope, attempts, next_attempt, last_error, receipt_sent FROM inbox_v1;
+    DROP TABLE inbox_v1;`);
+}
 
 /**
  * The condition of the inbox_due index, verbatim: a query must repeat it for SQLite to use
@@ -69,6 +91,8 @@ const PARKED = Number.MAX_SAFE_INTEGER;
 // Blocks use '' for "any": one row format for [store, sender], whole-sender and whole-store blocks.
 const ANY_SENDER = new Uint8Array(0);
 const ANY_STORE = '';
+// Length-prefixed: a sender is 32 bytes or empty (any), so no two [sender, store] pairs share a key.
+const blockKey = (sender: Bytes, store: string) => `${sender.length}:${keyOf(sender)}${store}`;
 
 type Row = Record<string, unknown>;
 const b = (v: unknown): Bytes => new Uint8Array(v as Buffer);
@@ -126,6 +150,7 @@ function inboxRow(r: Row): InboxRow {
   return {
     user: b(r.user),
     id: b(r.id),
+    time: Number(r.ntime),
     hash: b(r.hash),
     notification: b(r.notification),
     sender: b(r.sender),
@@ -159,6 +184,10 @@ export class SqliteStorage implements Storage {
   #closed = false;
   readonly #outboxLeases = new Leases();
   readonly #inboxLeases = new Leases();
+  // Read caches for the intake path (cache.ts): exact, since only this object writes the file.
+  readonly #users = new Bounded<UserRow | null>(20_000);
+  readonly #blocks = new UserSets(10_000, 256);
+  readonly #contacts = new UserSets(10_000, 1024);
   /** Number of COMMITs so far, for benchmarks and tests of group commit. */
   commits = 0;
   // Prepared once per SQL text: preparing costs more than running most of these queries.
@@ -179,7 +208,12 @@ export class SqliteStorage implements Storage {
     this.db.pragma('synchronous = FULL');
     this.db.pragma('foreign_keys = ON');
     this.db.pragma('busy_timeout = 5000');
-    this.db.exec(SCHEMA);
+    if (process.env.KP_CACHE) this.db.pragma('cache_size = ' + process.env.KP_CACHE);
+    this.db.transaction(() => {
+      migrate(this.db);
+      this.db.exec(SCHEMA);
+      this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
+    }).immediate();
   }
 
   /** Queue a write; resolves after the transaction holding it has committed. */
@@ -234,6 +268,7 @@ export class SqliteStorage implements Storage {
       // Checked inside the transaction too: two registrations of one device key in one batch.
       const owner = this.getDevice(device.key);
       if (owner && !Buffer.from(owner.user).equals(Buffer.from(device.user))) throw new KeypostError('INVALID_ARGUMENT', 'this device key is registered to another user');
+      this.#userChanged(user.address);
       this.#q('INSERT INTO users (address, identity, created, quota_bytes, used_bytes, delegate_seed, delegate_cert, prefetch) VALUES (?, ?, ?, ?, 0, ?, ?, ?)')
         .run(user.address, user.identity, user.created, user.quotaBytes, user.delegateSeed, user.delegateCert ?? null, user.prefetch ? 1 : 0);
       this.#q('INSERT INTO devices (key, user, cert, added) VALUES (?, ?, ?, ?)').run(device.key, device.user, device.cert ?? null, device.added);
@@ -241,8 +276,18 @@ export class SqliteStorage implements Storage {
   }
 
   getUser(address: Bytes) {
-    const r = this.#q('SELECT * FROM users WHERE address = ?').get(address) as Row | undefined;
-    return r && userRow(r);
+    const k = keyOf(address);
+    let u = this.#users.get(k);
+    if (u === undefined) {
+      const r = this.#q('SELECT * FROM users WHERE address = ?').get(address) as Row | undefined;
+      u = this.#users.set(k, r ? userRow(r) : null);
+    }
+    return u ?? undefined;
+  }
+
+  /** Every write to a user row calls this inside its transaction step. */
+  #userChanged(address: Bytes) {
+    this.#users.delete(keyOf(address));
   }
 
   getDevice(key: Bytes) {
@@ -255,11 +300,15 @@ export class SqliteStorage implements Storage {
   }
 
   setDelegateCert(user: Bytes, cert: Bytes) {
-    return this.#write(() => void this.#q('UPDATE users SET delegate_cert = ? WHERE address = ?').run(cert, user));
+    return this.#write(() => {
+      this.#userChanged(user);
+      this.#q('UPDATE users SET delegate_cert = ? WHERE address = ?').run(cert, user);
+    });
   }
 
   setPrefetch(user: Bytes, on: boolean) {
     return this.#write(() => {
+      this.#userChanged(user);
       this.#q('UPDATE users SET prefetch = ? WHERE address = ?').run(on ? 1 : 0, user);
       // Rows parked while prefetch was off (claimDuePrefetches) become due again.
       if (on) this.#q("UPDATE inbox SET next_attempt = received WHERE user = ? AND state = 'notified' AND next_attempt = ?").run(user, PARKED);
@@ -306,6 +355,7 @@ export class SqliteStorage implements Storage {
         throw new KeypostError('QUOTA_EXCEEDED', `${Number(u.used_bytes) + m.envelope.length} > ${Number(u.quota_bytes)} bytes`);
       }
       this.#q('INSERT INTO messages (id, sender, envelope, size, created) VALUES (?, ?, ?, ?, ?)').run(m.id, m.sender, m.envelope, m.envelope.length, m.created);
+      this.#userChanged(m.sender);
       this.#q('UPDATE users SET used_bytes = used_bytes + ? WHERE address = ?').run(m.envelope.length, m.sender);
       const ins = this.#q("INSERT INTO outbox (id, recipient, notification, status, next_attempt, expires, store_url) VALUES (?, ?, ?, 'pending', ?, ?, ?)");
       for (const r of m.recipients) ins.run(m.id, r.address, r.notification, m.created, r.expires, r.storeHint);
@@ -391,6 +441,7 @@ export class SqliteStorage implements Storage {
         // Nobody fetched it: the envelope goes, and with it the quota it used.
         const m = this.#q('SELECT sender, size FROM messages WHERE id = ?').get(id) as Row;
         this.#q('UPDATE messages SET retracted = 1, envelope = NULL WHERE id = ?').run(id);
+        this.#userChanged(b(m.sender));
         this.#q('UPDATE users SET used_bytes = MAX(0, used_bytes - ?) WHERE address = ?').run(m.size, m.sender);
       }
       return rows;
@@ -404,8 +455,8 @@ export class SqliteStorage implements Storage {
   // ---- recipient side ---------------------------------------------------------------------
 
   #insertInbox(i: NewInboxItem): 'new' | 'duplicate' {
-    const r = this.#q("INSERT OR IGNORE INTO inbox (user, id, hash, notification, sender, sender_store, size, received, state, next_attempt) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'notified', ?)")
-      .run(i.user, i.id, i.hash, i.notification, i.sender, i.senderStore, i.size, i.received, i.received);
+    const r = this.#q("INSERT OR IGNORE INTO inbox (user, id, ntime, hash, notification, sender, sender_store, size, received, state, next_attempt) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'notified', ?)")
+      .run(i.user, i.id, i.time, i.hash, i.notification, i.sender, i.senderStore, i.size, i.received, i.parked ? PARKED : i.received);
     return r.changes === 1 ? 'new' : 'duplicate';
   }
 
@@ -417,17 +468,17 @@ export class SqliteStorage implements Storage {
     return this.#write(() => items.map((i) => this.#insertInbox(i)));
   }
 
-  getInbox(user: Bytes, id: Bytes) {
-    const r = this.#q('SELECT * FROM inbox WHERE user = ? AND id = ?').get(user, id) as Row | undefined;
+  getInbox(user: Bytes, seq: number) {
+    const r = this.#q('SELECT * FROM inbox WHERE seq = ? AND user = ?').get(seq, user) as Row | undefined;
     return r && inboxRow(r);
   }
 
-  inboxHasHash(hash: Bytes) {
-    return !!this.#q('SELECT 1 FROM inbox WHERE hash = ? LIMIT 1').get(hash);
+  hasNotification(time: number, hash: Bytes) {
+    return !!this.#q('SELECT 1 FROM inbox WHERE ntime = ? AND hash = ?').get(time, hash);
   }
 
-  getInboxEnvelope(user: Bytes, id: Bytes) {
-    const r = this.#q('SELECT envelope FROM inbox WHERE user = ? AND id = ?').get(user, id) as Row | undefined;
+  getInboxEnvelope(user: Bytes, seq: number) {
+    const r = this.#q('SELECT envelope FROM inbox WHERE seq = ? AND user = ?').get(seq, user) as Row | undefined;
     return r?.envelope == null ? undefined : b(r.envelope);
   }
 
@@ -437,8 +488,9 @@ export class SqliteStorage implements Storage {
 
   claimDuePrefetches(now: number, leaseUntil: number, limit: number) {
     return this.#write(() => {
-      // A user with prefetch off fetches by hand: park their new rows once, so that no
-      // pass walks them again (setPrefetch and storeFetched make them due again).
+      // Items are parked when they arrive for a user with prefetch off; this catches the ones
+      // that arrived while the user was turning it off, so that no pass walks them again
+      // (setPrefetch and storeFetched make them due again).
       this.#q(
         `UPDATE inbox INDEXED BY inbox_due SET next_attempt = ? WHERE ${DUE} AND next_attempt <= ? AND state = 'notified'
           AND EXISTS (SELECT 1 FROM users u WHERE u.address = inbox.user AND u.prefetch = 0)`,
@@ -452,66 +504,91 @@ export class SqliteStorage implements Storage {
         )
         .all(now, limit + leases.size) as Row[])
         .map(inboxRow)
-        .filter((r) => !leases.has(leaseKey(r.user, r.id)))
+        .filter((r) => !leases.has(String(r.seq)))
         .slice(0, limit);
-      for (const r of rows) leases.take(leaseKey(r.user, r.id), leaseUntil);
+      for (const r of rows) leases.take(String(r.seq), leaseUntil);
       return rows;
     });
   }
 
-  storeFetched(user: Bytes, id: Bytes, envelope: Bytes) {
+  storeFetched(seq: number, envelope: Bytes) {
     // A parked row (prefetch off, fetched by hand) becomes due for its receipt, as before parking.
     return this.#write(
       () =>
         void this.#q(
-          "UPDATE inbox SET envelope = ?, state = 'fetched', last_error = NULL, next_attempt = CASE WHEN next_attempt = ? THEN received ELSE next_attempt END WHERE user = ? AND id = ? AND state = 'notified'",
-        ).run(envelope, PARKED, user, id),
+          "UPDATE inbox SET envelope = ?, state = 'fetched', last_error = NULL, next_attempt = CASE WHEN next_attempt = ? THEN received ELSE next_attempt END WHERE seq = ? AND state = 'notified'",
+        ).run(envelope, PARKED, seq),
     );
   }
 
-  recordPrefetchAttempt(user: Bytes, id: Bytes, r: { now: number; nextAttempt: number; error: string }) {
+  recordPrefetchAttempt(seq: number, r: { now: number; nextAttempt: number; error: string }) {
     return this.#write(() => {
-      this.#inboxLeases.release(leaseKey(user, id));
-      this.#q('UPDATE inbox SET attempts = attempts + 1, next_attempt = ?, last_error = ? WHERE user = ? AND id = ?').run(r.nextAttempt, r.error, user, id);
+      this.#inboxLeases.release(String(seq));
+      this.#q('UPDATE inbox SET attempts = attempts + 1, next_attempt = ?, last_error = ? WHERE seq = ?').run(r.nextAttempt, r.error, seq);
     });
   }
 
-  markReceiptSent(user: Bytes, id: Bytes) {
+  markReceiptSent(seq: number) {
     // (next_attempt is left as is: the item leaves the due index once receipt_sent = 1.)
-    return this.#write(() => void this.#q('UPDATE inbox SET receipt_sent = 1 WHERE user = ? AND id = ?').run(user, id));
+    return this.#write(() => {
+      this.#inboxLeases.release(String(seq));
+      this.#q('UPDATE inbox SET receipt_sent = 1 WHERE seq = ?').run(seq);
+    });
   }
 
   retractInbox(sender: Bytes, id: Bytes, recipient: Bytes) {
+    // Walks the recipient's items (inbox_user_seq): retractions are rare, and an index on
+    // message ids would cost every arriving notification a random page write.
     return this.#write(
-      () => this.#q("UPDATE inbox SET state = 'retracted', envelope = NULL WHERE user = ? AND id = ? AND sender = ? AND state = 'notified'").run(recipient, id, sender).changes === 1,
+      () =>
+        this.#q("UPDATE inbox INDEXED BY inbox_user_seq SET state = 'retracted', envelope = NULL WHERE user = ? AND id = ? AND sender = ? AND state = 'notified'").run(recipient, id, sender)
+          .changes > 0,
     );
   }
 
-  deleteInbox(user: Bytes, id: Bytes) {
-    return this.#write(() => this.#q("UPDATE inbox SET state = 'deleted', envelope = NULL, notification = X'' WHERE user = ? AND id = ? AND state != 'deleted'").run(user, id).changes === 1);
+  deleteInbox(user: Bytes, seq: number) {
+    return this.#write(() => this.#q("UPDATE inbox SET state = 'deleted', envelope = NULL, notification = X'' WHERE seq = ? AND user = ? AND state != 'deleted'").run(seq, user).changes === 1);
   }
 
   // ---- recipient policy ---------------------------------------------------------------------
 
   addBlock(user: Bytes, x: { sender?: Bytes; store?: string }) {
-    return this.#write(() => void this.#q('INSERT OR IGNORE INTO blocks (user, sender, store) VALUES (?, ?, ?)').run(user, x.sender ?? ANY_SENDER, x.store ?? ANY_STORE));
+    return this.#write(() => {
+      this.#blocks.forget(user);
+      this.#q('INSERT OR IGNORE INTO blocks (user, sender, store) VALUES (?, ?, ?)').run(user, x.sender ?? ANY_SENDER, x.store ?? ANY_STORE);
+    });
   }
 
   removeBlock(user: Bytes, x: { sender?: Bytes; store?: string }) {
-    return this.#write(() => void this.#q('DELETE FROM blocks WHERE user = ? AND sender = ? AND store = ?').run(user, x.sender ?? ANY_SENDER, x.store ?? ANY_STORE));
+    return this.#write(() => {
+      this.#blocks.forget(user);
+      this.#q('DELETE FROM blocks WHERE user = ? AND sender = ? AND store = ?').run(user, x.sender ?? ANY_SENDER, x.store ?? ANY_STORE);
+    });
   }
 
   isBlocked(user: Bytes, sender: Bytes, store: string) {
-    return !!this.#q('SELECT 1 FROM blocks WHERE user = ? AND sender IN (?, ?) AND store IN (?, ?) LIMIT 1')
-      .get(user, sender, ANY_SENDER, store, ANY_STORE);
+    const set = this.#blocks.of(user, (n) =>
+      (this.#q('SELECT sender, store FROM blocks WHERE user = ? LIMIT ?').all(user, n) as Row[]).map((r) => blockKey(b(r.sender), String(r.store))),
+    );
+    if (!set) {
+      return !!this.#q('SELECT 1 FROM blocks WHERE user = ? AND sender IN (?, ?) AND store IN (?, ?) LIMIT 1').get(user, sender, ANY_SENDER, store, ANY_STORE);
+    }
+    if (set.size === 0) return false;
+    // The four rows that would match: [store, sender], the whole sender, the whole store, anyone.
+    return set.has(blockKey(sender, store)) || set.has(blockKey(sender, ANY_STORE)) || set.has(blockKey(ANY_SENDER, store)) || set.has(blockKey(ANY_SENDER, ANY_STORE));
   }
 
   addContact(user: Bytes, contact: Bytes) {
-    return this.#write(() => void this.#q('INSERT OR IGNORE INTO contacts (user, contact) VALUES (?, ?)').run(user, contact));
+    return this.#write(() => {
+      this.#contacts.forget(user);
+      this.#q('INSERT OR IGNORE INTO contacts (user, contact) VALUES (?, ?)').run(user, contact);
+    });
   }
 
   isContact(user: Bytes, contact: Bytes) {
-    return !!this.#q('SELECT 1 FROM contacts WHERE user = ? AND contact = ?').get(user, contact);
+    const set = this.#contacts.of(user, (n) => (this.#q('SELECT contact FROM contacts WHERE user = ? LIMIT ?').all(user, n) as Row[]).map((r) => keyOf(b(r.contact))));
+    if (!set) return !!this.#q('SELECT 1 FROM contacts WHERE user = ? AND contact = ?').get(user, contact);
+    return set.has(keyOf(contact));
   }
 
   async firstSeen(user: Bytes, sender: Bytes, now: number) {

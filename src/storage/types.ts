@@ -60,6 +60,8 @@ export type InboxState = 'notified' | 'fetched' | 'retracted' | 'deleted';
 export interface NewInboxItem {
   user: Bytes;
   id: Bytes;
+  /** The notification's own signed time: with `hash`, its replay key (see addInbox). */
+  time: number;
   /** Replay key of the notification (SHA-256 of its signed body). */
   hash: Bytes;
   notification: Bytes;
@@ -67,12 +69,14 @@ export interface NewInboxItem {
   senderStore: string;
   size: number;
   received: number;
+  /** The user fetches by hand (prefetch off): the item is never due for the prefetch worker. */
+  parked?: boolean;
 }
 
 /** An inbox item as stored, with the state the store keeps about it. */
 export interface InboxRow extends NewInboxItem {
   state: InboxState;
-  /** Cursor for `since` polling: increases with every new row. */
+  /** The item's number in this store, never reused: the `since` cursor and the handle of the user API. */
   seq: number;
   attempts: number;
   nextAttempt: number;
@@ -122,23 +126,29 @@ export interface Storage {
   retract(id: Bytes, now: number, retractionFor: (recipient: Bytes) => Bytes | undefined): Promise<Bytes[]>;
   expireOutbox(now: number): Promise<number>;
 
-  // recipient side
-  /** Durable insert; 'duplicate' if this user already has this notification (idempotent). */
+  // recipient side. Items are addressed by seq (like IMAP UIDs): keying them by message id
+  // would put a random-key index on the intake path, one random page write per notification.
+  /**
+   * Durable insert; 'duplicate' if this exact notification is already held (same signed time
+   * and hash: a retransmission). The replay key leads with the time, so fresh notifications
+   * land at the end of its index instead of on random pages.
+   */
   addInbox(item: NewInboxItem): Promise<'new' | 'duplicate'>;
   /** Many at once, in one commit: used by the batch endpoint. */
   addInboxMany(items: NewInboxItem[]): Promise<('new' | 'duplicate')[]>;
-  getInbox(user: Bytes, id: Bytes): InboxRow | undefined;
+  getInbox(user: Bytes, seq: number): InboxRow | undefined;
   /** Whether this exact notification (by replay key) is already held: the cheap duplicate check. */
-  inboxHasHash(hash: Bytes): boolean;
-  getInboxEnvelope(user: Bytes, id: Bytes): Bytes | undefined;
+  hasNotification(time: number, hash: Bytes): boolean;
+  getInboxEnvelope(user: Bytes, seq: number): Bytes | undefined;
   listInbox(user: Bytes, since: number, limit: number): InboxRow[];
   /** Items to prefetch (users with prefetch on) and fetched items whose receipt is not yet delivered. */
   claimDuePrefetches(now: number, leaseUntil: number, limit: number): Promise<InboxRow[]>;
-  storeFetched(user: Bytes, id: Bytes, envelope: Bytes): Promise<void>;
-  recordPrefetchAttempt(user: Bytes, id: Bytes, r: { now: number; nextAttempt: number; error: string }): Promise<void>;
-  markReceiptSent(user: Bytes, id: Bytes): Promise<void>;
+  storeFetched(seq: number, envelope: Bytes): Promise<void>;
+  recordPrefetchAttempt(seq: number, r: { now: number; nextAttempt: number; error: string }): Promise<void>;
+  markReceiptSent(seq: number): Promise<void>;
+  /** The sender withdrew message `id` from `recipient`: unfetched items become 'retracted'. */
   retractInbox(sender: Bytes, id: Bytes, recipient: Bytes): Promise<boolean>;
-  deleteInbox(user: Bytes, id: Bytes): Promise<boolean>;
+  deleteInbox(user: Bytes, seq: number): Promise<boolean>;
 
   // recipient policy
   addBlock(user: Bytes, b: { sender?: Bytes; store?: string }): Promise<void>;

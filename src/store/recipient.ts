@@ -4,7 +4,7 @@
  * cannot learn when the user reads); a receipt signed by the store-delegate key confirms.
  */
 import { KeypostError } from '../errors.js';
-import { equal, toHex } from '../bytes/index.js';
+import { equal, mapKey, toHex } from '../bytes/index.js';
 import { crypto } from '../crypto/index.js';
 import { SigningKey } from '../identity/index.js';
 import {
@@ -46,7 +46,7 @@ export class Recipient {
 
   /** The user's own published policy (proof of work demanded of strangers). */
   policyOf(user: Uint8Array): PolicyContent | null {
-    const k = toHex(user);
+    const k = mapKey(user);
     if (this.#policies.has(k)) return this.#policies.get(k)!;
     let p: PolicyContent | null = null;
     const now = this.deps.clock.now();
@@ -63,7 +63,7 @@ export class Recipient {
   }
 
   forgetPolicy(user: Uint8Array) {
-    this.#policies.delete(toHex(user));
+    this.#policies.delete(mapKey(user));
   }
 
   /** Verify one notification; returns the row to store, or throws the reason it is refused. */
@@ -75,7 +75,7 @@ export class Recipient {
       now,
       skew: config.skew,
       isLocalRecipient: (a) => (user = this.storage.getUser(a)) !== undefined,
-      isReplay: (h) => this.storage.inboxHasHash(h),
+      isReplay: (h, body) => this.storage.hasNotification(body.time, h),
       screen: (sender, body) => {
         if (this.storage.isBlocked(user!.address, sender, body.store)) throw new KeypostError('BLOCKED', 'the recipient blocks this sender');
         // Plain http is for stores on loopback: a store served over https never fetches from one
@@ -92,7 +92,7 @@ export class Recipient {
     });
     const u = user!;
     const { body, sender, hash } = v;
-    this.#perSender.take(toHex(sender), now, 1, 'notifications from this sender');
+    this.#perSender.take(mapKey(sender), now, 1, 'notifications from this sender');
     // Anti-forgery: the sender's own signed *stores* assertion must name the sending store.
     const stores = await directory.storesOf(sender, body.store);
     if (!stores.includes(body.store)) throw new KeypostError('STORE_NOT_AUTHORIZED', `${body.store} does not serve this sender`);
@@ -108,12 +108,14 @@ export class Recipient {
     return {
       user: u.address,
       id: body.id,
+      time: body.time,
       hash,
       notification: bytes,
       sender,
       senderStore: body.store,
       size: body.size,
       received: now,
+      parked: !u.prefetch,
     };
   }
 
@@ -191,7 +193,7 @@ export class Recipient {
     if (reply.body.length !== row.size || !equal(crypto().sha256(reply.body), row.id)) {
       throw new KeypostError('CONTENT_HASH_MISMATCH', 'the sender store served other bytes than notified');
     }
-    await this.storage.storeFetched(row.user, row.id, reply.body);
+    await this.storage.storeFetched(row.seq, reply.body);
     return reply.body;
   }
 
@@ -200,7 +202,7 @@ export class Recipient {
     const r = makeReceipt({ recipient: this.#delegate(user), id: row.id, time: clock.now() });
     const reply = await reachable(peers.receipt(row.senderStore, r));
     if (reply.status !== 200) throw new KeypostError('UNAVAILABLE', `receipt refused: ${reply.error ?? reply.status}`);
-    await this.storage.markReceiptSent(row.user, row.id);
+    await this.storage.markReceiptSent(row.seq);
   }
 
   /** One pass of the prefetch worker: fetch new items, deliver receipts still owed. */
@@ -217,7 +219,7 @@ export class Recipient {
       } catch (e) {
         if ((e as KeypostError).code === 'GONE') return;
         const error = (e as { code?: string }).code ?? 'UNREACHABLE';
-        await this.storage.recordPrefetchAttempt(row.user, row.id, { now, nextAttempt: now + backoff(row.attempts, config.retryBase, config.retryMax), error });
+        await this.storage.recordPrefetchAttempt(row.seq, { now, nextAttempt: now + backoff(row.attempts, config.retryBase, config.retryMax), error });
       }
     };
     for (let i = 0; i < rows.length; i += 16) await Promise.all(rows.slice(i, i + 16).map(one));

@@ -4,12 +4,14 @@
  *
  * Canonical means: maps have unsigned integer keys in ascending order, no duplicates;
  * every integer, string, binary, array and map header uses its shortest form; only the
- * types a schema names appear (no floats, nil, extensions). Decoding first scans the
- * raw bytes (type bytes, lengths, UTF-8), then validates against the schema and
+ * types a schema names appear (no floats, nil, extensions). The reference decoder first
+ * scans the raw bytes (type bytes, lengths, UTF-8), then validates against the schema and
  * re-encodes: input that is not byte-for-byte the canonical encoding of what it decoded
  * to is refused. That comparison catches unsorted or duplicate keys, long-form headers
  * and anything else that would give one value two encodings, so a signature can never
- * be replayed under another byte form.
+ * be replayed under another byte form. `decode` first tries a single walk that accepts
+ * only such canonical bytes (canonical.ts) and leaves every refusal, and so every error
+ * code, to the reference.
  */
 import { isUtf8 } from 'node:buffer';
 // Not 'msgpackr': its Node entry loads msgpackr-extract, which package.json replaces with an
@@ -19,6 +21,7 @@ import { Packr } from 'msgpackr/pack';
 import { Unpackr } from 'msgpackr/unpack';
 import { KeypostError } from '../errors.js';
 import { equal } from '../bytes/index.js';
+import { decodeCanonical } from './canonical.js';
 
 const packr = new Packr({ useRecords: false, mapsAsObjects: false, variableMapSize: true, moreTypes: false, bundleStrings: false });
 const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: false, int64AsType: 'number', moreTypes: false, bundleStrings: false });
@@ -217,13 +220,24 @@ export function encode<O>(t: StructT<O>, value: O): Uint8Array {
 
 /**
  * Decode canonical bytes of structure `t`. Throws KeypostError with a WIRE_* code for
- * anything oversized, malformed, truncated, trailing, unknown or non-canonical. Steps, in
- * order: total size (WIRE_TOO_LARGE); type scan (WIRE_MALFORMED, WIRE_BAD_TYPE, and
- * WIRE_NONCANONICAL for invalid UTF-8); parse
- * (WIRE_MALFORMED); schema (WIRE_UNKNOWN_FIELD, WIRE_MISSING_FIELD, WIRE_BAD_TYPE,
- * WIRE_TOO_LARGE); re-encode and compare (WIRE_NONCANONICAL).
+ * anything oversized, malformed, truncated, trailing, unknown or non-canonical: the code
+ * decodeReference gives, which is the one that decides every refusal.
  */
 export function decode<O>(t: StructT<O>, input: Uint8Array): O {
+  if (input instanceof Uint8Array) {
+    const v = decodeCanonical(t, input);
+    if (v !== undefined) return v;
+  }
+  return decodeReference(t, input);
+}
+
+/**
+ * The specification of decode, and its error codes. Steps, in order: total size
+ * (WIRE_TOO_LARGE); type scan (WIRE_MALFORMED, WIRE_BAD_TYPE, and WIRE_NONCANONICAL for
+ * invalid UTF-8); parse (WIRE_MALFORMED); schema (WIRE_UNKNOWN_FIELD, WIRE_MISSING_FIELD,
+ * WIRE_BAD_TYPE, WIRE_TOO_LARGE); re-encode and compare (WIRE_NONCANONICAL).
+ */
+export function decodeReference<O>(t: StructT<O>, input: Uint8Array): O {
   if (!(input instanceof Uint8Array)) throw new KeypostError('INVALID_ARGUMENT', `${t.name}: expected bytes`);
   if (input.length > t.maxSize) throw new KeypostError('WIRE_TOO_LARGE', `${t.name}: ${input.length} bytes > ${t.maxSize}`);
   scanTypes(input, t.name);
