@@ -30,6 +30,15 @@ export interface SpawnOptions {
   /** Keep V8's --single-threaded-gc (the bench process has it). Default false: a store runs as `npm start` runs it. */
   singleThreadedGc?: boolean;
   args?: string[];
+  /** A store: give node the flags `npm start` gives it (package.json), so it runs as deployed. */
+  asStart?: boolean;
+}
+
+/** The node flags of package.json's start script (`node <flags> dist/...`). */
+export function startFlags(): string[] {
+  const pkg = JSON.parse(readFileSync(fileURLToPath(new URL('../'.repeat(import.meta.url.includes('/dist/') ? 2 : 1) + 'package.json', import.meta.url)), 'utf8')) as { scripts: { start: string } };
+  const m = /^node((?:\s+--\S+)*)\s/.exec(pkg.scripts.start);
+  return m ? m[1]!.trim().split(/\s+/).filter(Boolean) : [];
 }
 
 interface Waiting {
@@ -71,7 +80,7 @@ export class Child {
     const execArgv = o.singleThreadedGc ? process.execArgv : process.execArgv.filter((a) => a !== GC_FLAG);
     // KEYPOST_BENCH_PROFILE=DIR: a V8 CPU profile of every child, written to DIR at exit.
     const prof = process.env.KEYPOST_BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.KEYPOST_BENCH_PROFILE}`] : [];
-    const nodeArgs = [...prof, ...execArgv, file, ...(o.args ?? [])];
+    const nodeArgs = [...prof, ...execArgv, ...(o.asStart ? startFlags() : []), file, ...(o.args ?? [])];
     const pin = o.cpus && canPin() ? o.cpus : undefined;
     // taskset execs node in place, so the pid stays the child's pid.
     const [cmd, args] = pin ? ['taskset', ['-c', pin, process.execPath, ...nodeArgs]] : [process.execPath, nodeArgs];

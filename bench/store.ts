@@ -147,7 +147,7 @@ interface SendResult {
 async function oneCore(P: Params, tmp: string, log: (s: string) => void, out: Report) {
   const pinned = canPin();
   if (!pinned) out.notes.push('taskset is not available: the store and the load generator were NOT pinned to one core each; the one-core figures are not one-core figures.');
-  const store = Child.spawn('store', './store-server.ts', { cpus: STORE_CORE });
+  const store = Child.spawn('store', './store-server.ts', { cpus: STORE_CORE, asStart: true });
   const load = Child.spawn('load generator', './store-load.ts', { cpus: LOAD_CORE });
   const makers = [0, 1].map((k) => Child.spawn(`maker ${k}`, './store-make.ts'));
   let rss: RssSampler | undefined;
@@ -256,8 +256,8 @@ interface E2eRound {
 }
 
 async function endToEnd(P: Params, tmp: string, log: (s: string) => void, out: Report) {
-  const A = Child.spawn('store A (sender)', './store-server.ts');
-  const B = Child.spawn('store B (recipient)', './store-server.ts');
+  const A = Child.spawn('store A (sender)', './store-server.ts', { asStart: true });
+  const B = Child.spawn('store B (recipient)', './store-server.ts', { asStart: true });
   try {
     const cfg = { greylistSeconds: 0 };
     const [{ url: aUrl }, { url: bUrl }] = await Promise.all([
@@ -419,8 +419,8 @@ interface FanoutRun {
 }
 
 async function fanout(P: Params, tmp: string, log: (s: string) => void, out: Report) {
-  const A = Child.spawn('store A (sender)', './store-server.ts');
-  const B = Child.spawn('store B (recipients)', './store-server.ts');
+  const A = Child.spawn('store A (sender)', './store-server.ts', { asStart: true });
+  const B = Child.spawn('store B (recipients)', './store-server.ts', { asStart: true });
   const makers = [0, 1].map((k) => Child.spawn(`maker ${k}`, './store-make.ts'));
   let rss: RssSampler | undefined;
   try {

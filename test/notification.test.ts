@@ -15,6 +15,7 @@ import {
   PURPOSE,
   subkeySigner,
   verifyNotification,
+  readOwnNotification,
   isNotificationFor,
   type NotifyOptions,
 } from '../src/protocol/index.js';
@@ -329,5 +330,24 @@ describe('fresh identities pay before the key check', () => {
     expect(codeOf(() => verifyNotification(n, { now: NOW, powBits: () => 10 }))).toBe('POW_MISSING');
     expect(spy).not.toHaveBeenCalled();
     spy.mockRestore();
+  });
+});
+
+describe('readOwnNotification (the sender store taking its user\'s upload)', () => {
+  test('gives the body and the claimed sender, checking everything but the signature', () => {
+    const n = note();
+    const r = readOwnNotification(n, { now: NOW });
+    expect(r.sender).toEqual(alice.address);
+    expect(r.body.recipient).toEqual(bob.address);
+    // A bad signature is the recipient store's to find: verifyNotification refuses it, this does not.
+    expect(codeOf(() => verifyNotification(badSig(n), { now: NOW }))).toBe('BAD_SIGNATURE');
+    expect(equal(readOwnNotification(badSig(n), { now: NOW }).body.id, ID)).toBe(true);
+  });
+
+  test('refuses what the recipient store would refuse before any signature: window, size, encoding, store URL', () => {
+    expect(codeOf(() => readOwnNotification(note(), { now: NOW + 86400 + DEFAULT_SKEW + 1 }))).toBe('EXPIRED');
+    expect(codeOf(() => readOwnNotification(note({ time: NOW + DEFAULT_SKEW + 60, expires: NOW + 86400 }), { now: NOW }))).toBe('NOT_YET_VALID');
+    expect(codeOf(() => readOwnNotification(new Uint8Array(LIMITS.NOTIFICATION + 1), { now: NOW }))).toBe('WIRE_TOO_LARGE');
+    expect(codeOf(() => readOwnNotification(note().subarray(1), { now: NOW }))).toMatch(/^WIRE_/);
   });
 });

@@ -970,9 +970,23 @@ describe('uploads (POST /v1/messages)', () => {
     expectCode(await put(alice, upload(alice, [bob, carol], { change: (n) => ({ ...n, recipient: bob.address }) }).body), 'INVALID_ARGUMENT');
     expectCode(await put(alice, upload(alice, [bob], { change: (n) => ({ ...n, time: now() - 20 * 86400, expires: now() - 10 * 86400 }) }).body), 'EXPIRED');
     expectCode(await put(alice, upload(alice, [bob], { storeHint: 'ftp://x.example' }).body), 'WIRE_BAD_TYPE');
+  });
+
+  test('a notification with a bad signature is taken, refused by the recipient store, and shown as BAD_SIGNATURE, never resent', async () => {
+    // The sender store checks claims, not signatures (readOwnNotification): the recipient's store verifies.
     const forged = decode(Upload, upload(alice, [bob]).body);
     forged.routes[0]!.notification = flipSig(Notification, forged.routes[0]!.notification);
-    expectCode(await put(alice, encode(Upload, forged)), 'BAD_SIGNATURE');
+    const r = await put(alice, encode(Upload, forged));
+    expect(r.status).toBe(201);
+    const id = toHex(crypto().sha256(forged.envelope));
+    const row = async () => ((await signed(alice.device, A, 'GET', `/v1/messages/${id}`)).json as { recipients: { status: string; attempts: number; lastError: string | null }[] }).recipients[0]!;
+    const deadline = Date.now() + 10_000;
+    while ((await row()).lastError === null && Date.now() < deadline) await new Promise((w) => setTimeout(w, 50));
+    expect(await row()).toMatchObject({ status: 'pending', attempts: 1, lastError: 'BAD_SIGNATURE' });
+    // TEST_CONFIG retries after 1-2 s: a final refusal is not retried.
+    await new Promise((w) => setTimeout(w, 2500));
+    expect((await row()).attempts).toBe(1);
+    expect(inboxById(B, bob.address, id)).toBeUndefined();
   });
 
   test("a valid upload, read back; another user cannot read or unsend it", async () => {

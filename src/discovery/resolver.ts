@@ -167,19 +167,21 @@ export class Resolver {
 
   /** The verified assertions about `address`, from its store's well-known path and/or DNS. */
   async resolve(address: Uint8Array, where: AddressWhere): Promise<Resolved> {
-    const addrText = addressToText(address); // INVALID_ARGUMENT unless 32 bytes
-    if (!where.store && !where.zone) throw new KeypostError('INVALID_ARGUMENT', 'resolve needs a store origin, a DNS zone or both');
-    if (where.store) {
-      try {
-        checkStoreUrl(where.store);
-      } catch (e) {
-        throw new KeypostError('INVALID_ARGUMENT', (e as Error).message, { cause: e });
-      }
-    }
-    const zone = where.zone?.replace(/\.$/, '').toLowerCase();
-    if (zone !== undefined && !ZONE.test(zone)) throw new KeypostError('INVALID_ARGUMENT', `not a DNS zone: ${JSON.stringify(where.zone?.slice(0, 80))}`);
-    const key = `a|${addrText}|${where.store ?? ''}|${zone ?? ''}`;
+    // The key is built from the raw arguments, so a hit (a store's every notification asks)
+    // costs one Map lookup; an entry exists only under arguments that passed the checks below.
+    const key = address instanceof Uint8Array ? `a|${toHex(address)}|${where.store ?? ''}|${where.zone ?? ''}` : '';
     return this.#cached(key, async () => {
+      const addrText = addressToText(address); // INVALID_ARGUMENT unless 32 bytes
+      if (!where.store && !where.zone) throw new KeypostError('INVALID_ARGUMENT', 'resolve needs a store origin, a DNS zone or both');
+      if (where.store) {
+        try {
+          checkStoreUrl(where.store);
+        } catch (e) {
+          throw new KeypostError('INVALID_ARGUMENT', (e as Error).message, { cause: e });
+        }
+      }
+      const zone = where.zone?.replace(/\.$/, '').toLowerCase();
+      if (zone !== undefined && !ZONE.test(zone)) throw new KeypostError('INVALID_ARGUMENT', `not a DNS zone: ${JSON.stringify(where.zone?.slice(0, 80))}`);
       const jobs: Promise<SourceResult>[] = [];
       if (where.store) jobs.push(this.#http(where.store + addressPath(address)));
       if (zone) jobs.push(this.#dns(addressOwnerName(address, zone)));

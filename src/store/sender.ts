@@ -7,7 +7,7 @@ import { KeypostError } from '../errors.js';
 import { equal, toHex } from '../bytes/index.js';
 import { crypto } from '../crypto/index.js';
 import { addressToText } from '../identity/index.js';
-import { checkStoreUrl, replayWindow, verifyFetchRequest, verifyNotification, verifyReceipt, verifyRetraction } from '../protocol/index.js';
+import { checkStoreUrl, readOwnNotification, replayWindow, verifyFetchRequest, verifyReceipt, verifyRetraction } from '../protocol/index.js';
 import { decode, LIMITS } from '../wire/index.js';
 import { RetractionList, Upload } from '../wire/schema.js';
 import type { OutboxRow, Storage, UserRow } from '../storage/types.js';
@@ -19,7 +19,9 @@ import { backoff, type StoreDeps } from './ports.js';
  * mailbox. The row keeps its last error for the sender to see, and is not retried
  * (there are no bounces); anything else is retried with backoff until it expires.
  */
-const FINAL = new Set(['BLOCKED', 'NOT_A_RECIPIENT']);
+// Refusals that the same bytes will always get: no retransmission. (The signature checks are
+// here because this store does not verify its users' notifications: readOwnNotification.)
+const FINAL = new Set(['BLOCKED', 'NOT_A_RECIPIENT', 'BAD_SIGNATURE', 'CERT_INVALID', 'CERT_PURPOSE', 'KEY_INVALID', 'KEY_SMALL_ORDER', 'KEY_UNSUPPORTED', 'WIRE_MALFORMED', 'WIRE_NONCANONICAL', 'WIRE_TOO_LARGE', 'WIRE_UNKNOWN_FIELD', 'WIRE_MISSING_FIELD', 'WIRE_BAD_TYPE', 'WIRE_BAD_VERSION']);
 
 /** Rows one outbox pass claims: a full batch for one store. */
 export const OUTBOX_PASS = 1000;
@@ -52,7 +54,8 @@ export class Sender {
     const seen = new Set<string>();
     const recipients = up.routes.map((r) => {
       checkStoreUrl(r.store);
-      const v = verifyNotification(r.notification, { now, skew: config.skew });
+      // Signatures are the recipient store's to verify (readOwnNotification says why).
+      const v = readOwnNotification(r.notification, { now, skew: config.skew });
       const b = v.body;
       if (!equal(v.sender, user.address)) throw new KeypostError('SUBJECT_MISMATCH', 'a notification is from another sender');
       if (!equal(b.id, id)) throw new KeypostError('CONTENT_HASH_MISMATCH', 'a notification names another message');
