@@ -44,7 +44,11 @@ CREATE TABLE inbox (
 );
 CREATE INDEX inbox_due ON inbox (next_attempt) WHERE state = 'notified' OR (state = 'fetched' AND receipt_sent = 0);
 CREATE INDEX inbox_hash ON inbox (hash);
-CREATE INDEX inbox_user_seq ON inbox (user, seq);`;
+CREATE INDEX inbox_user_seq ON inbox (user, seq);
+CREATE TABLE messages (
+  id BLOB PRIMARY KEY, sender BLOB NOT NULL, envelope BLOB, size INTEGER NOT NULL,
+  created INTEGER NOT NULL, retracted INTEGER NOT NULL DEFAULT 0
+) WITHOUT ROWID;`;
 
 describe('schema', () => {
   test('a version 1 inbox moves to version 2 with its seq numbers, states and envelopes', async () => {
@@ -57,6 +61,7 @@ describe('schema', () => {
     const u = bytes(32, 1);
     ins.run(5, u, bytes(32, 2), bytes(32, 3), bytes(40, 4), bytes(32, 5), T - 60, 'notified', null, T - 60);
     ins.run(9, u, bytes(32, 6), bytes(32, 7), bytes(40, 8), bytes(32, 5), T - 30, 'fetched', bytes(10, 1), T - 30);
+    old.prepare('INSERT INTO messages (id, sender, envelope, size, created) VALUES (?, ?, ?, 5000, ?)').run(bytes(32, 11), u, bytes(5000, 3), T - 99);
     old.close();
 
     const s = new SqliteStorage({ path });
@@ -71,6 +76,10 @@ describe('schema', () => {
         [9, 'fetched', T - 30],
       ]);
       expect(s.getInboxEnvelope(u, 9)).toEqual(bytes(10, 1));
+      // Envelopes are now the last column of both tables.
+      for (const t of ['inbox', 'messages']) expect((s.db.prepare(`PRAGMA table_info(${t})`).all() as { name: string }[]).at(-1)!.name).toBe('envelope');
+      expect(s.getMessage(bytes(32, 11))).toMatchObject({ sender: u, size: 5000, created: T - 99, retracted: false });
+      expect(s.getEnvelope(bytes(32, 11))).toEqual(bytes(5000, 3));
       // The replay key of a migrated row is (receipt time, hash).
       expect(s.hasNotification(T - 60, bytes(32, 3))).toBe(true);
       // New items continue after the highest seq: a client's cursor never goes back.
@@ -97,10 +106,29 @@ describe('inbox', () => {
     expect(await s.addInbox(item(u, 1))).toBe('duplicate');
     expect(s.hasNotification(T, bytes(32, 101))).toBe(true);
     expect(s.hasNotification(T + 1, bytes(32, 101))).toBe(false);
-    // Parked items (prefetch off) are never claimed by the prefetch worker.
-    await s.addInbox(item(u, 3, { parked: true }));
     const due = await s.claimDuePrefetches(T + 10, T + 100, 10);
     expect(due.map((r) => r.id[0])).toEqual([1, 2]);
+    await s.close();
+  });
+
+  test('items of a user with prefetch off are parked, on arrival and when it is turned off, and due again when on', async () => {
+    const s = new SqliteStorage({ path: join(dir, 'k.db') });
+    const on = bytes(32, 1);
+    const off = bytes(32, 2);
+    await addUser(s, userRow(on));
+    await addUser(s, userRow(off, false));
+    await s.addInboxMany([item(on, 1), item(off, 2)]);
+    const due = async () => (await s.claimDuePrefetches(T + 10, T + 11, 10)).map((r) => r.id[0]);
+    expect(await due()).toEqual([1]);
+    // Parked in the database, not only skipped: the due index holds nothing of the user's.
+    const parked = () => (s.db.prepare('SELECT COUNT(*) AS n FROM inbox WHERE user = ? AND next_attempt > ?').get(off, T + 1e6) as { n: number }).n;
+    expect(parked()).toBe(1);
+    await s.setPrefetch(off, true);
+    expect(parked()).toBe(0);
+    expect(await due()).toEqual([2]); // (1 is leased until T + 11)
+    await s.setPrefetch(on, false);
+    await s.addInbox(item(on, 3));
+    expect((await s.claimDuePrefetches(T + 20, T + 21, 10)).map((r) => r.id[0])).toEqual([2]);
     await s.close();
   });
 });

@@ -607,7 +607,6 @@ describe('retractions without an index on message ids', () => {
         senderStore: A.url,
         size: 1000,
         received: t,
-        parked: true,
       }));
     expect((await B.storage.addInboxMany(filler(ray.u.address, 3000))).every((r) => r === 'new')).toBe(true);
     const target = craft({ from: tom, to: ray.u.address, store: A.url });

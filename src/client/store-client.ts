@@ -60,12 +60,22 @@ export class StoreClient {
   /** A signed request; a non-2xx answer becomes a KeypostError with the store's code. */
   async request(method: string, path: string, body?: Uint8Array, type = 'application/octet-stream'): Promise<Response> {
     const payload = body ?? new Uint8Array(0);
-    const auth = makeRequestAuth(this.#signer, { method, path, body: payload, store: this.url }, this.#now(), this.#random);
-    const res = await fetch(this.url + path, {
-      method,
-      headers: { authorization: auth, ...(body ? { 'content-type': type } : {}) },
-      ...(body ? { body: payload } : {}),
-    });
+    const send = () =>
+      fetch(this.url + path, {
+        method,
+        // Signed afresh for every attempt: a new nonce, so a retry is never a replay.
+        headers: { authorization: makeRequestAuth(this.#signer, { method, path, body: payload, store: this.url }, this.#now(), this.#random), ...(body ? { 'content-type': type } : {}) },
+        ...(body ? { body: payload } : {}),
+      });
+    let res: Response;
+    try {
+      res = await send();
+    } catch (e) {
+      // A kept-alive connection the store closed (it restarted) fails the next request before
+      // the store sees it; a read is safe to send once more, on a new connection.
+      if (method !== 'GET' || (e as { cause?: { code?: string } }).cause?.code !== 'UND_ERR_SOCKET') throw e;
+      res = await send();
+    }
     if (!res.ok) {
       const e = (await res.json().catch(() => ({}))) as { error?: string; message?: string };
       const code = e.error && isErrorCode(e.error) ? e.error : 'INTERNAL';

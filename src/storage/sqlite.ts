@@ -31,9 +31,11 @@ CREATE TABLE IF NOT EXISTS assertions (
   not_after INTEGER NOT NULL, name_hash TEXT, PRIMARY KEY (address, type)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS assertions_name ON assertions (name_hash) WHERE name_hash IS NOT NULL;
+-- Envelopes are the last column here and in the inbox: SQLite reads a row's columns in order,
+-- so one after a large blob would cost reading the blob's overflow pages every time.
 CREATE TABLE IF NOT EXISTS messages (
-  id BLOB PRIMARY KEY, sender BLOB NOT NULL, envelope BLOB, size INTEGER NOT NULL,
-  created INTEGER NOT NULL, retracted INTEGER NOT NULL DEFAULT 0
+  id BLOB PRIMARY KEY, sender BLOB NOT NULL, size INTEGER NOT NULL,
+  created INTEGER NOT NULL, retracted INTEGER NOT NULL DEFAULT 0, envelope BLOB
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS outbox (
   id BLOB NOT NULL, recipient BLOB NOT NULL, notification BLOB NOT NULL, status TEXT NOT NULL,
@@ -46,8 +48,8 @@ CREATE INDEX IF NOT EXISTS outbox_expires ON outbox (expires) WHERE status IN ('
 CREATE TABLE IF NOT EXISTS inbox (
   seq INTEGER PRIMARY KEY AUTOINCREMENT, user BLOB NOT NULL, id BLOB NOT NULL, ntime INTEGER NOT NULL, hash BLOB NOT NULL,
   notification BLOB NOT NULL, sender BLOB NOT NULL, sender_store TEXT NOT NULL, size INTEGER NOT NULL,
-  received INTEGER NOT NULL, state TEXT NOT NULL, envelope BLOB, attempts INTEGER NOT NULL DEFAULT 0,
-  next_attempt INTEGER NOT NULL, last_error TEXT, receipt_sent INTEGER NOT NULL DEFAULT 0
+  received INTEGER NOT NULL, state TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,
+  next_attempt INTEGER NOT NULL, last_error TEXT, receipt_sent INTEGER NOT NULL DEFAULT 0, envelope BLOB
 );
 -- Every index here grows at its end as notifications arrive (time, per-user seq, due time):
 -- an index on a random key (message id, hash) would cost one random page write per row.
@@ -64,20 +66,31 @@ const SCHEMA_VERSION = 2;
 
 /**
  * Version 1 keyed the inbox on (user, message id) and indexed notification hashes: two
- * random-key indexes. Its rows move to the version 2 table, seq numbers kept (they are
- * the users' cursors). Version 1 did not keep the notifications' signed time, so the
- * receipt time stands in for it: a retransmission of a pre-upgrade notification may be
- * taken once more, a duplicate item rather than a lost one.
+ * random-key indexes; and it kept envelopes in the middle of their rows. Its tables move to
+ * the version 2 layout, seq numbers kept (they are the users' cursors). Version 1 did not
+ * keep the notifications' signed time, so the receipt time stands in for it: a
+ * retransmission of a pre-upgrade notification may be taken once more, a duplicate item
+ * rather than a lost one.
  */
 function migrate(db: Database.Database) {
-  const cols = (db.prepare('PRAGMA table_info(inbox)').all() as { name: string }[]).map((c) => c.name);
-  if (cols.length === 0 || cols.includes('ntime')) return;
-  db.exec(`DROP INDEX IF EXISTS inbox_due; DROP INDEX IF EXISTS inbox_hash; DROP INDEX IF EXISTS inbox_user_seq;
-    ALTER TABLE inbox RENAME TO inbox_v1;`);
+  const columns = (t: string) => (db.prepare(`PRAGMA table_info(${t})`).all() as { name: string }[]).map((c) => c.name);
+  const inbox = columns('inbox');
+  const messages = columns('messages');
+  const old = (cols: string[]) => cols.length > 0 && cols[cols.length - 1] !== 'envelope';
+  if (!old(inbox) && !old(messages)) return;
+  if (old(inbox)) db.exec('DROP INDEX IF EXISTS inbox_due; DROP INDEX IF EXISTS inbox_hash; DROP INDEX IF EXISTS inbox_user_seq; ALTER TABLE inbox RENAME TO inbox_v1;');
+  if (old(messages)) db.exec('ALTER TABLE messages RENAME TO messages_v1;');
   db.exec(SCHEMA);
-  db.exec(`INSERT OR IGNORE INTO inbox (seq, user, id, ntime, hash, notification, sender, sender_store, size, received, state, envelope, attempts, next_attempt, last_error, receipt_sent)
-      SELECT seq, user, id, received, hash, notification, sender, sender_store, size, received, state, envelope, attempts, next_attempt, last_error, receipt_sent FROM inbox_v1;
-    DROP TABLE inbox_v1;`);
+  if (old(inbox)) {
+    const ntime = inbox.includes('ntime') ? 'ntime' : 'received';
+    db.exec(`INSERT OR IGNORE INTO inbox (seq, user, id, ntime, hash, notification, sender, sender_store, size, received, state, envelope, attempts, next_attempt, last_error, receipt_sent)
+        SELECT seq, user, id, ${ntime}, hash, notification, sender, sender_store, size, received, state, envelope, attempts, next_attempt, last_error, receipt_sent FROM inbox_v1;
+      DROP TABLE inbox_v1;`);
+  }
+  if (old(messages)) {
+    db.exec(`INSERT INTO messages (id, sender, size, created, retracted, envelope) SELECT id, sender, size, created, retracted, envelope FROM messages_v1;
+      DROP TABLE messages_v1;`);
+  }
 }
 
 /**
@@ -85,6 +98,8 @@ function migrate(db: Database.Database) {
  * the index (which walks only due rows, in next_attempt order) instead of the whole inbox.
  */
 const DUE = "(state = 'notified' OR (state = 'fetched' AND receipt_sent = 0))";
+/** What inboxRow reads: every column but the envelope, which only getInboxEnvelope returns (4.6 KB and up). */
+const INBOX_COLUMNS = 'seq, user, id, ntime, hash, notification, sender, sender_store, size, received, state, attempts, next_attempt, last_error, receipt_sent';
 /** next_attempt of a notified row whose user has prefetch off: beyond any due range. */
 const PARKED = Number.MAX_SAFE_INTEGER;
 
@@ -310,8 +325,9 @@ export class SqliteStorage implements Storage {
     return this.#write(() => {
       this.#userChanged(user);
       this.#q('UPDATE users SET prefetch = ? WHERE address = ?').run(on ? 1 : 0, user);
-      // Rows parked while prefetch was off (claimDuePrefetches) become due again.
+      // Unfetched items follow the setting: parked while it is off, due again when it is on.
       if (on) this.#q("UPDATE inbox SET next_attempt = received WHERE user = ? AND state = 'notified' AND next_attempt = ?").run(user, PARKED);
+      else this.#q("UPDATE inbox SET next_attempt = ? WHERE user = ? AND state = 'notified'").run(PARKED, user);
     });
   }
 
@@ -383,17 +399,16 @@ export class SqliteStorage implements Storage {
   }
 
   claimDueNotifications(now: number, leaseUntil: number, limit: number) {
-    return this.#write(() => {
-      const leases = this.#outboxLeases;
-      leases.sweep(now);
-      const rows = (this.#q("SELECT * FROM outbox WHERE status IN ('pending', 'notified', 'retracted') AND next_attempt <= ? AND (retraction IS NOT NULL OR status != 'retracted') ORDER BY next_attempt LIMIT ?")
-        .all(now, limit + leases.size) as Row[])
-        .map(outboxRow)
-        .filter((r) => !leases.has(leaseKey(r.id, r.recipient)))
-        .slice(0, limit);
-      for (const r of rows) leases.take(leaseKey(r.id, r.recipient), leaseUntil);
-      return rows;
-    });
+    // A read and an in-memory lease, no transaction: committing nothing would still cost a commit.
+    const leases = this.#outboxLeases;
+    leases.sweep(now);
+    const rows = (this.#q("SELECT * FROM outbox WHERE status IN ('pending', 'notified', 'retracted') AND next_attempt <= ? AND (retraction IS NOT NULL OR status != 'retracted') ORDER BY next_attempt LIMIT ?")
+      .all(now, limit + leases.size) as Row[])
+      .map(outboxRow)
+      .filter((r) => !leases.has(leaseKey(r.id, r.recipient)))
+      .slice(0, limit);
+    for (const r of rows) leases.take(leaseKey(r.id, r.recipient), leaseUntil);
+    return Promise.resolve(rows);
   }
 
   recordNotifyAttempt(id: Bytes, recipient: Bytes, r: { ok: boolean; now: number; nextAttempt: number; error?: string; storeUrl?: string }) {
@@ -449,14 +464,20 @@ export class SqliteStorage implements Storage {
   }
 
   expireOutbox(now: number) {
+    // Every worker pass asks; a transaction only when there is something to expire.
+    if (!this.#q("SELECT 1 FROM outbox INDEXED BY outbox_expires WHERE status IN ('pending', 'notified') AND expires < ? LIMIT 1").get(now)) return Promise.resolve(0);
     return this.#write(() => this.#q("UPDATE outbox SET status = 'expired' WHERE status IN ('pending', 'notified') AND expires < ?").run(now).changes);
   }
 
   // ---- recipient side ---------------------------------------------------------------------
 
   #insertInbox(i: NewInboxItem): 'new' | 'duplicate' {
-    const r = this.#q("INSERT OR IGNORE INTO inbox (user, id, ntime, hash, notification, sender, sender_store, size, received, state, next_attempt) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'notified', ?)")
-      .run(i.user, i.id, i.time, i.hash, i.notification, i.sender, i.senderStore, i.size, i.received, i.parked ? PARKED : i.received);
+    // The user's prefetch setting is read inside the transaction: setPrefetch, queued before
+    // or after this write, and this insert agree on whether the item is parked.
+    const r = this.#q(
+      `INSERT OR IGNORE INTO inbox (user, id, ntime, hash, notification, sender, sender_store, size, received, state, next_attempt)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'notified', CASE WHEN (SELECT prefetch FROM users WHERE address = ?) = 0 THEN ${PARKED} ELSE ? END)`,
+    ).run(i.user, i.id, i.time, i.hash, i.notification, i.sender, i.senderStore, i.size, i.received, i.user, i.received);
     return r.changes === 1 ? 'new' : 'duplicate';
   }
 
@@ -469,7 +490,7 @@ export class SqliteStorage implements Storage {
   }
 
   getInbox(user: Bytes, seq: number) {
-    const r = this.#q('SELECT * FROM inbox WHERE seq = ? AND user = ?').get(seq, user) as Row | undefined;
+    const r = this.#q(`SELECT ${INBOX_COLUMNS} FROM inbox WHERE seq = ? AND user = ?`).get(seq, user) as Row | undefined;
     return r && inboxRow(r);
   }
 
@@ -483,32 +504,26 @@ export class SqliteStorage implements Storage {
   }
 
   listInbox(user: Bytes, since: number, limit: number) {
-    return (this.#q("SELECT * FROM inbox WHERE user = ? AND seq > ? AND state != 'deleted' ORDER BY seq LIMIT ?").all(user, since, limit) as Row[]).map(inboxRow);
+    return (this.#q(`SELECT ${INBOX_COLUMNS} FROM inbox WHERE user = ? AND seq > ? AND state != 'deleted' ORDER BY seq LIMIT ?`).all(user, since, limit) as Row[]).map(inboxRow);
   }
 
   claimDuePrefetches(now: number, leaseUntil: number, limit: number) {
-    return this.#write(() => {
-      // Items are parked when they arrive for a user with prefetch off; this catches the ones
-      // that arrived while the user was turning it off, so that no pass walks them again
-      // (setPrefetch and storeFetched make them due again).
-      this.#q(
-        `UPDATE inbox INDEXED BY inbox_due SET next_attempt = ? WHERE ${DUE} AND next_attempt <= ? AND state = 'notified'
-          AND EXISTS (SELECT 1 FROM users u WHERE u.address = inbox.user AND u.prefetch = 0)`,
-      ).run(PARKED, now);
-      const leases = this.#inboxLeases;
-      leases.sweep(now);
-      const rows = (this.#q(
-          `SELECT i.* FROM inbox i INDEXED BY inbox_due JOIN users u ON u.address = i.user
-            WHERE (i.state = 'notified' OR (i.state = 'fetched' AND i.receipt_sent = 0)) AND i.next_attempt <= ? AND (i.state = 'fetched' OR u.prefetch = 1)
-            ORDER BY i.next_attempt LIMIT ?`,
-        )
-        .all(now, limit + leases.size) as Row[])
-        .map(inboxRow)
-        .filter((r) => !leases.has(String(r.seq)))
-        .slice(0, limit);
-      for (const r of rows) leases.take(String(r.seq), leaseUntil);
-      return rows;
-    });
+    // A read and an in-memory lease, no transaction. Items of users with prefetch off are
+    // parked (next_attempt beyond any due range) when they arrive and by setPrefetch, so
+    // no pass walks them.
+    const leases = this.#inboxLeases;
+    leases.sweep(now);
+    const rows = (this.#q(
+        `SELECT ${INBOX_COLUMNS.replace(/(\w+)/g, 'i.$1')} FROM inbox i INDEXED BY inbox_due JOIN users u ON u.address = i.user
+          WHERE (i.state = 'notified' OR (i.state = 'fetched' AND i.receipt_sent = 0)) AND i.next_attempt <= ? AND (i.state = 'fetched' OR u.prefetch = 1)
+          ORDER BY i.next_attempt LIMIT ?`,
+      )
+      .all(now, limit + leases.size) as Row[])
+      .map(inboxRow)
+      .filter((r) => !leases.has(String(r.seq)))
+      .slice(0, limit);
+    for (const r of rows) leases.take(String(r.seq), leaseUntil);
+    return Promise.resolve(rows);
   }
 
   storeFetched(seq: number, envelope: Bytes) {

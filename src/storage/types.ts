@@ -69,8 +69,6 @@ export interface NewInboxItem {
   senderStore: string;
   size: number;
   received: number;
-  /** The user fetches by hand (prefetch off): the item is never due for the prefetch worker. */
-  parked?: boolean;
 }
 
 /** An inbox item as stored, with the state the store keeps about it. */

@@ -115,7 +115,6 @@ export class Recipient {
       senderStore: body.store,
       size: body.size,
       received: now,
-      parked: !u.prefetch,
     };
   }
 

@@ -95,11 +95,18 @@ export class Store {
   }
 
   async #pass(): Promise<void> {
-    try {
-      // Keep going while there is a full batch: a burst drains without waiting for the timer.
-      while (!this.#stopped && ((await this.sender.runOutbox()) >= OUTBOX_PASS || (await this.recipient.runPrefetch()) >= 128));
-    } catch (e) {
-      this.deps.log?.('worker pass failed', { error: (e as Error).message });
+    // Keep going while there is a full batch: a burst drains without waiting for the timer.
+    // Two outbox lanes: while one batch is being verified at the recipient store, the next
+    // is claimed and sent (claims are leased, so the lanes never take the same rows).
+    const outbox = async () => {
+      while (!this.#stopped && (await this.sender.runOutbox()) >= OUTBOX_PASS);
+    };
+    const prefetch = async () => {
+      while (!this.#stopped && (await this.recipient.runPrefetch()) >= 128);
+    };
+    // allSettled: a lane that fails must not end the pass while the others still run.
+    for (const r of await Promise.allSettled([outbox(), outbox(), prefetch()])) {
+      if (r.status === 'rejected') this.deps.log?.('worker pass failed', { error: (r.reason as Error).message });
     }
   }
 
