@@ -223,7 +223,6 @@ export class SqliteStorage implements Storage {
     this.db.pragma('synchronous = FULL');
     this.db.pragma('foreign_keys = ON');
     this.db.pragma('busy_timeout = 5000');
-    if (process.env.KP_CACHE) this.db.pragma('cache_size = ' + process.env.KP_CACHE);
     this.db.transaction(() => {
       migrate(this.db);
       this.db.exec(SCHEMA);
