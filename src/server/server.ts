@@ -2,6 +2,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
+import { fromHex } from '../bytes/index.js';
 import { systemRandom, type RandomSource } from '../crypto/index.js';
 import { Resolver } from '../discovery/index.js';
 import { SqliteStorage } from '../storage/sqlite.js';
@@ -46,8 +47,13 @@ export async function startStore(o: ServerOptions): Promise<RunningStore> {
   mkdirSync(o.dataDir, { recursive: true, mode: 0o700 });
   const clock = o.clock ?? { now: () => Math.floor(Date.now() / 1000) };
   const config: StoreConfig = { ...DEFAULT_CONFIG, ...o.config, origin: o.origin ?? '' };
-  const resolver = new Resolver({ now: clock.now, skew: config.skew, ...(o.dnsServers ? { dnsServers: o.dnsServers } : {}) });
   const storage = new SqliteStorage({ path: join(o.dataDir, 'keypost.db') });
+  // Rollback marks in the database: a restart must not let an older assertion be taken again.
+  const seqStore = {
+    get: (addrHex: string, type: string) => storage.getSeenSeq(fromHex(addrHex), type),
+    set: (addrHex: string, type: string, seq: number) => storage.setSeenSeq(fromHex(addrHex), type, seq),
+  };
+  const resolver = new Resolver({ now: clock.now, skew: config.skew, seqStore, ...(o.dnsServers ? { dnsServers: o.dnsServers } : {}) });
   const log = (msg: string, fields?: Record<string, unknown>) => console.error(`keypost: ${msg}`, fields ? JSON.stringify(fields) : '');
   const store = new Store(storage, {
     config,

@@ -59,6 +59,11 @@ CREATE INDEX IF NOT EXISTS inbox_due ON inbox (next_attempt) WHERE state = 'noti
 CREATE INDEX IF NOT EXISTS inbox_user_seq ON inbox (user, seq);
 CREATE TABLE IF NOT EXISTS blocks (user BLOB NOT NULL, sender BLOB NOT NULL, store TEXT NOT NULL, PRIMARY KEY (user, sender, store)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS contacts (user BLOB NOT NULL, contact BLOB NOT NULL, PRIMARY KEY (user, contact)) WITHOUT ROWID;
+-- Replay protection that survives a restart: nonces of state-changing user requests, kept
+-- until their acceptance window closes, and the highest assertion seq seen per address and
+-- type (the resolver's rollback marks).
+CREATE TABLE IF NOT EXISTS request_nonces (hash BLOB PRIMARY KEY, until INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS seen_seq (address BLOB NOT NULL, type TEXT NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (address, type)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS seen (user BLOB NOT NULL, sender BLOB NOT NULL, first INTEGER NOT NULL, PRIMARY KEY (user, sender)) WITHOUT ROWID;
 `;
 
@@ -603,6 +608,31 @@ export class SqliteStorage implements Storage {
     const set = this.#contacts.of(user, (n) => (this.#q('SELECT contact FROM contacts WHERE user = ? LIMIT ?').all(user, n) as Row[]).map((r) => keyOf(b(r.contact))));
     if (!set) return !!this.#q('SELECT 1 FROM contacts WHERE user = ? AND contact = ?').get(user, contact);
     return set.has(keyOf(contact));
+  }
+
+  // ---- replay protection across restarts ------------------------------------------------------
+
+  hasNonce(hash: Bytes, now: number) {
+    return !!this.#q('SELECT 1 FROM request_nonces WHERE hash = ? AND until >= ?').get(hash, now);
+  }
+
+  #nonceWrites = 0;
+  addNonce(hash: Bytes, until: number, now: number) {
+    return this.#write(() => {
+      this.#q('INSERT OR REPLACE INTO request_nonces (hash, until) VALUES (?, ?)').run(hash, until);
+      // Now and then, drop the nonces whose window has closed (a short table: minutes of requests).
+      if (++this.#nonceWrites % 1000 === 0) this.#q('DELETE FROM request_nonces WHERE until < ?').run(now);
+    });
+  }
+
+  getSeenSeq(address: Bytes, type: string) {
+    const r = this.#q('SELECT seq FROM seen_seq WHERE address = ? AND type = ?').get(address, type) as Row | undefined;
+    return r ? Number(r.seq) : undefined;
+  }
+
+  setSeenSeq(address: Bytes, type: string, seq: number) {
+    // Only upwards: two resolutions racing cannot lower the mark.
+    return this.#write(() => void this.#q('INSERT INTO seen_seq (address, type, seq) VALUES (?, ?, ?) ON CONFLICT (address, type) DO UPDATE SET seq = MAX(seq, excluded.seq)').run(address, type, seq));
   }
 
   async firstSeen(user: Bytes, sender: Bytes, now: number) {

@@ -157,5 +157,14 @@ export interface Storage {
   /** First time this sender was seen by this user (greylisting), recording now if never. */
   firstSeen(user: Bytes, sender: Bytes, now: number): Promise<number>;
 
+  // replay protection that survives a restart
+  /** Whether a state-changing request with this hash was accepted and its window (`until`) is still open. */
+  hasNonce(hash: Bytes, now: number): boolean;
+  /** Record an accepted request; queued before the request's own writes, so committed no later. */
+  addNonce(hash: Bytes, until: number, now: number): Promise<void>;
+  /** The highest sequence number seen for an address's assertion type (rollback refusal, spec §7.3). */
+  getSeenSeq(address: Bytes, type: string): number | undefined;
+  setSeenSeq(address: Bytes, type: string, seq: number): Promise<void>;
+
   close(): Promise<void>;
 }

@@ -41,7 +41,14 @@ export class Users {
     if (registered && !user) throw new KeypostError('NOT_REGISTERED', 'register with an invite first');
     // docs/api.md: unknown devices are refused. A key the identity certified is not enough.
     if (registered && !this.#isDeviceOf(v.signingKey, v.user)) throw new KeypostError('NOT_REGISTERED', 'this device key is not registered here');
-    if (this.#nonces.seen(v.hash, now + replayWindow(this.deps.config.skew), now)) throw new KeypostError('REPLAY', 'request already seen');
+    const until = now + replayWindow(this.deps.config.skew);
+    // A request that changes state is also remembered in the database, so that a restart does not
+    // reopen its window; it is queued before the request's own writes, hence committed no later.
+    // Reads are remembered in memory only: replaying one changes nothing.
+    const changes = req.method !== 'GET' && req.method !== 'HEAD';
+    if (changes && this.storage.hasNonce(v.hash, now)) throw new KeypostError('REPLAY', 'request already seen');
+    if (this.#nonces.seen(v.hash, until, now)) throw new KeypostError('REPLAY', 'request already seen');
+    if (changes) this.storage.addNonce(v.hash, until, now).catch(() => undefined); // (closing: the request fails anyway)
     return { v, user };
   }
 
