@@ -97,6 +97,11 @@ export class StoreClient {
   }
 
   /** Register another device: `cert` is its device certificate, signed by the identity key. */
+  /** Remove a device for good with a Revocation signed by the identity key (revokeKey). */
+  revokeDevice(revocation: Uint8Array): Promise<{ revoked: string }> {
+    return this.request('POST', '/v1/me/revocations', revocation).then((r) => r.json() as Promise<{ revoked: string }>);
+  }
+
   addDevice(cert: Uint8Array): Promise<{ device: string }> {
     return this.request('POST', '/v1/me/devices', cert).then((r) => r.json() as Promise<{ device: string }>);
   }

@@ -170,6 +170,7 @@ export function buildApp({ store, logger = false }: AppOptions): FastifyInstance
     return { status: 'ok' };
   });
   app.post('/v1/me/devices', async (req, reply) => reply.code(201).send({ device: toHex(await store.addDevice(auth(req), bodyOf(req))) }));
+  app.post('/v1/me/revocations', { bodyLimit: 512 }, async (req) => ({ revoked: toHex(await store.revokeDevice(auth(req), bodyOf(req))) }));
   app.put('/v1/me/assertions', { bodyLimit: 64 * 1024 }, async (req) => ({ stored: await store.putAssertions(auth(req), bodyOf(req)) }));
   app.put('/v1/me/prefetch', async (req) => {
     const user = auth(req);

@@ -15,6 +15,7 @@
 import { chmodSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { KeypostError } from '../errors.js';
+import { equal } from '../bytes/index.js';
 import { Bounded, keyOf, UserSets } from './cache.js';
 import type { Bytes, DeviceRow, InboxRow, NewInboxItem, NewMessage, OutboxRow, Storage, UserRow } from './types.js';
 
@@ -64,6 +65,8 @@ CREATE TABLE IF NOT EXISTS contacts (user BLOB NOT NULL, contact BLOB NOT NULL, 
 -- type (the resolver's rollback marks).
 CREATE TABLE IF NOT EXISTS request_nonces (hash BLOB PRIMARY KEY, until INTEGER NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS seen_seq (address BLOB NOT NULL, type TEXT NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (address, type)) WITHOUT ROWID;
+-- Device keys their users revoked (identity-signed Revocations): never accepted again here.
+CREATE TABLE IF NOT EXISTS revoked (key BLOB PRIMARY KEY, user BLOB NOT NULL, revocation BLOB NOT NULL, time INTEGER NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS seen (user BLOB NOT NULL, sender BLOB NOT NULL, first INTEGER NOT NULL, PRIMARY KEY (user, sender)) WITHOUT ROWID;
 `;
 
@@ -208,6 +211,8 @@ export class SqliteStorage implements Storage {
   readonly #users = new Bounded<UserRow | null>(20_000);
   readonly #blocks = new UserSets(10_000, 256);
   readonly #contacts = new UserSets(10_000, 1024);
+  /** Revoked keys, all in memory: few, and asked about for every notification verified. */
+  readonly #revoked = new Set<string>();
   /** Number of COMMITs so far, for benchmarks and tests of group commit. */
   commits = 0;
   // Prepared once per SQL text: preparing costs more than running most of these queries.
@@ -233,6 +238,7 @@ export class SqliteStorage implements Storage {
       this.db.exec(SCHEMA);
       this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
     }).immediate();
+    for (const r of this.db.prepare('SELECT key FROM revoked').all() as Row[]) this.#revoked.add(keyOf(b(r.key)));
   }
 
   /** Queue a write; resolves after the transaction holding it has committed. */
@@ -312,6 +318,23 @@ export class SqliteStorage implements Storage {
   getDevice(key: Bytes) {
     const r = this.#q('SELECT * FROM devices WHERE key = ?').get(key) as Row | undefined;
     return r && { key: b(r.key), user: b(r.user), cert: optB(r.cert), added: Number(r.added) };
+  }
+
+  revokeDevice(user: Bytes, key: Bytes, revocation: Bytes, now: number) {
+    return this.#write(() => {
+      const d = this.getDevice(key);
+      if (!d || !equal(d.user, user)) throw new KeypostError('NOT_FOUND', 'not a device key of yours');
+      const n = this.#q('SELECT COUNT(*) AS n FROM devices WHERE user = ?').get(user) as Row;
+      // Checked inside the transaction: two revocations racing must not remove both last devices.
+      if (Number(n.n) <= 1) throw new KeypostError('INVALID_ARGUMENT', 'this is your only device here: add another one first');
+      this.#q('DELETE FROM devices WHERE key = ?').run(key);
+      this.#q('INSERT OR IGNORE INTO revoked (key, user, revocation, time) VALUES (?, ?, ?, ?)').run(key, user, revocation, now);
+      this.#revoked.add(keyOf(key));
+    });
+  }
+
+  isRevokedKey(key: Bytes) {
+    return this.#revoked.size > 0 && this.#revoked.has(keyOf(key));
   }
 
   addDevice(d: DeviceRow) {

@@ -99,6 +99,9 @@ export interface Storage {
   getUser(address: Bytes): UserRow | undefined;
   getDevice(key: Bytes): DeviceRow | undefined;
   addDevice(device: DeviceRow): Promise<void>;
+  /** Remove one of the user's devices for good, keeping the identity-signed revocation. Not the last one. */
+  revokeDevice(user: Bytes, key: Bytes, revocation: Bytes, now: number): Promise<void>;
+  isRevokedKey(key: Bytes): boolean;
   setDelegateCert(user: Bytes, cert: Bytes): Promise<void>;
   setPrefetch(user: Bytes, on: boolean): Promise<void>;
 

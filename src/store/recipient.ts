@@ -74,6 +74,8 @@ export class Recipient {
     const v = verifyNotification(bytes, {
       now,
       skew: config.skew,
+      // Revocations this store holds are its own users' (how others' travel is an open item, spec §19).
+      isRevoked: (k) => this.storage.isRevokedKey(k),
       isLocalRecipient: (a) => (user = this.storage.getUser(a)) !== undefined,
       isReplay: (h, body) => this.storage.hasNotification(body.time, h),
       screen: (sender, body) => {

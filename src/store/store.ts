@@ -2,7 +2,7 @@
 import { KeypostError } from '../errors.js';
 import { equal } from '../bytes/index.js';
 import { SigningKey } from '../identity/index.js';
-import { verifyAssertion, verifySubkeyCert, localPartHash, parseLegacyName, PURPOSE, ASSERTION_TYPE } from '../protocol/index.js';
+import { verifyAssertion, verifyRevocation, verifySubkeyCert, localPartHash, parseLegacyName, PURPOSE, ASSERTION_TYPE } from '../protocol/index.js';
 import { decode } from '../wire/index.js';
 import { AssertionBundle } from '../wire/schema.js';
 import type { Storage, UserRow } from '../storage/types.js';
@@ -44,10 +44,24 @@ export class Store {
   async addDevice(user: UserRow, cert: Uint8Array): Promise<Uint8Array> {
     const c = verifySubkeyCert(cert, { now: this.deps.clock.now(), skew: this.deps.config.skew });
     if (!equal(c.identity, user.identity) || c.purpose !== PURPOSE.device) throw new KeypostError('CERT_INVALID', 'not a device certificate of this user');
+    if (this.storage.isRevokedKey(c.subkey)) throw new KeypostError('KEY_REVOKED', 'this device key was revoked');
     const d = this.storage.getDevice(c.subkey);
     if (d && !equal(d.user, user.address)) throw new KeypostError('INVALID_ARGUMENT', 'this device key is registered to another user');
     await this.storage.addDevice({ key: c.subkey, user: user.address, cert, added: this.deps.clock.now() });
     return c.subkey;
+  }
+
+  /**
+   * A lost or retired device: the user's identity key signs a Revocation of it (a device
+   * cannot remove another on its own word, so a stolen one cannot lock its owner out). The
+   * key stops authenticating at once, cannot be added again, and notifications it signed
+   * for this store's users are refused (KEY_REVOKED).
+   */
+  async revokeDevice(user: UserRow, body: Uint8Array): Promise<Uint8Array> {
+    const r = verifyRevocation(body);
+    if (!equal(r.identity, user.identity)) throw new KeypostError('SUBJECT_MISMATCH', "a revocation by another identity than the user's");
+    await this.storage.revokeDevice(user.address, r.revoked, body, this.deps.clock.now());
+    return r.revoked;
   }
 
   /** Publish the user's own assertions at the well-known path; rollbacks are refused. */
