@@ -22,6 +22,7 @@ import { isErrorCode, type ErrorCode } from '../src/errors.js';
 import { addressToText, SigningKey } from '../src/identity/index.js';
 import {
   certifySubkey,
+  revokeKey,
   makeAssertion,
   makeFetchRequest,
   makeNotification,
@@ -375,6 +376,13 @@ const USER: UserRoute[] = [
     samples: samplesOf('v', () => certifySubkey({ identity: fred.identity, purpose: PURPOSE.device, subkey: SigningKey.generate(systemRandom).publicKey, notBefore: now() - 60, notAfter: now() + 86400 }), 2),
   },
   {
+    method: 'POST',
+    name: '/v1/me/revocations',
+    path: fc.constant('/v1/me/revocations'),
+    // Revocations of keys that are not fred's devices: a fuzzed body never removes one.
+    samples: samplesOf('r', () => revokeKey({ identity: fred.identity, revoked: SigningKey.generate(systemRandom).publicKey, time: now(), reason: 1 }), 2),
+  },
+  {
     method: 'PUT',
     name: '/v1/me/assertions',
     path: fc.constant('/v1/me/assertions'),
@@ -466,7 +474,7 @@ describe('fuzzing the signed user routes (mostly validly signed, so the handlers
 
 describe('fuzzing methods and paths, and the socket itself', () => {
   test('any method on any route or near-route, with any body', async () => {
-    const paths = ['/v1/health', '/v1/notifications', '/v1/notifications/batch', '/v1/fetch', '/v1/receipts', '/v1/retractions', '/v1/register', '/v1/me/delegate', '/v1/me/assertions', '/v1/me/prefetch', '/v1/me/devices', '/v1/messages', '/v1/inbox', '/v1/blocks', '/v1/contacts', '/.well-known/keypost', '/', ''];
+    const paths = ['/v1/health', '/v1/notifications', '/v1/notifications/batch', '/v1/fetch', '/v1/receipts', '/v1/retractions', '/v1/register', '/v1/me/delegate', '/v1/me/assertions', '/v1/me/prefetch', '/v1/me/devices', '/v1/me/revocations', '/v1/messages', '/v1/inbox', '/v1/blocks', '/v1/contacts', '/.well-known/keypost', '/', ''];
     const path = fc.tuple(fc.constantFrom(...paths), fc.oneof(fc.constant(''), fc.string({ maxLength: 30 }).map(encodeURIComponent), fc.constantFrom('/', '//', '/x', '?a=1', '?since=-1', '#x', '/%ff'))).map(([p, s]) => p + s || '/');
     await fc.assert(
       fc.asyncProperty(fc.constantFrom('GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'), path, fc.option(fc.uint8Array({ maxLength: 300 })), contentType, extraHeaders, async (method, p, b, type, extra) => {
