@@ -160,7 +160,9 @@ export class Sender {
         try {
           const best = (await directory.storesOf(row.recipient, row.storeUrl ?? ''))[0];
           if (!best) return single.push(row);
-          byStore.set(best, [...(byStore.get(best) ?? []), row]);
+          const group = byStore.get(best);
+          if (group) group.push(row);
+          else byStore.set(best, [row]);
         } catch {
           single.push(row); // #deliver records the discovery failure
         }
