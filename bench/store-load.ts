@@ -92,6 +92,14 @@ serve({
     return pool.length;
   },
 
+  /** Keep this core busy for `ms` (for the store's raw-verify baseline with the other core busy). */
+  spin(a: { ms: number }) {
+    const end = performance.now() + a.ms;
+    let x = 0;
+    while (performance.now() < end) for (let i = 0; i < 10_000; i++) x = (x * 31 + i) | 0;
+    return x;
+  },
+
   remaining() {
     return pool.length - cursor;
   },
