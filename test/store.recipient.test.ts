@@ -348,6 +348,29 @@ describe('rate limits per sender and per sending store', () => {
     expect(inboxRows(R, rosa)).toHaveLength(5);
   });
 
+  test('the per-sender limit counts messages: one message to many users passes, many notifications to one user do not', async () => {
+    const R3 = await startTestStore(dir, 'r3', { greylistSeconds: 0, perSenderPerMinute: 2, perStorePerMinute: 1000 }, { clock });
+    try {
+      const users = await Promise.all(['r3-a', 'r3-b', 'r3-c', 'r3-d', 'r3-e'].map((n) => join_(R3, user(n), { clock: clock.now })));
+      for (const u of users) await u.c.setPrefetch(false);
+      // One message (one id) from tom to five users: one message against tom's two a minute.
+      const id = systemRandom(32);
+      for (const u of users) expect((await notify(R3, craft({ from: tom, to: u.u.address, store: A.url, id, time: clock.now() }).bytes)).status).toBe(202);
+      // A second message is tom's second; a third is refused.
+      expect((await notify(R3, craft({ from: tom, to: users[0]!.u.address, store: A.url, time: clock.now() }).bytes)).status).toBe(202);
+      const third = await notify(R3, craft({ from: tom, to: users[1]!.u.address, store: A.url, time: clock.now() }).bytes);
+      expect([refused(third), third.json.message]).toEqual([{ status: 429, error: 'RATE_LIMITED' }, expect.stringMatching(/messages from this sender/)]);
+      // The same message, notified again and again to one user (each a new notification): the pair's limit.
+      const again = await notify(R3, craft({ from: una, to: users[2]!.u.address, store: A.url, id, time: clock.now() - 1 }).bytes);
+      expect(again.status).toBe(202);
+      expect((await notify(R3, craft({ from: una, to: users[2]!.u.address, store: A.url, id, time: clock.now() - 2 }).bytes)).status).toBe(202);
+      const bomb = await notify(R3, craft({ from: una, to: users[2]!.u.address, store: A.url, id, time: clock.now() - 3 }).bytes);
+      expect([refused(bomb), bomb.json.message]).toEqual([{ status: 429, error: 'RATE_LIMITED' }, expect.stringMatching(/to this user/)]);
+    } finally {
+      await R3.close();
+    }
+  });
+
   test("forged claims of a store do not use up that store's allowance", async () => {
     // Anyone can mint keys and sign a notification claiming to come from C. If such claims
     // counted against C before C is verified, a forger could silence C for everyone.

@@ -50,7 +50,10 @@ export interface StoreConfig {
   inviteLifetime: number;
   /** First contact from a stranger is deferred this many seconds (0: off). */
   greylistSeconds: number;
-  /** Accepted notifications per minute from one sender, and from one sending store. */
+  /**
+   * Per minute: messages (distinct ids) from one sender, and, with the same number,
+   * notifications from one sender to one user; notifications from one sending store.
+   */
   perSenderPerMinute: number;
   perStorePerMinute: number;
   /** Outgoing limits per user. */

@@ -19,6 +19,7 @@ import {
 } from '../protocol/index.js';
 import type { InboxRow, NewInboxItem, Storage, UserRow } from '../storage/types.js';
 import type { PolicyContent } from '../wire/schema.js';
+import { Bounded } from '../storage/cache.js';
 import { RateLimiter } from './limits.js';
 import { backoff, type StoreDeps } from './ports.js';
 
@@ -32,7 +33,11 @@ const reachable = <T>(p: Promise<T>): Promise<T> =>
   });
 
 export class Recipient {
+  /** Messages (distinct ids) per sender, and notifications per sender and recipient. */
   readonly #perSender: RateLimiter;
+  readonly #perPair: RateLimiter;
+  /** When a (sender, id) last took a token from #perSender: one message to many users counts once. */
+  readonly #counted = new Bounded<number>(200_000);
   readonly #perStore: RateLimiter;
   readonly #policies = new Map<string, PolicyContent | null>();
 
@@ -41,6 +46,7 @@ export class Recipient {
     private readonly deps: StoreDeps,
   ) {
     this.#perSender = new RateLimiter(deps.config.perSenderPerMinute, 60);
+    this.#perPair = new RateLimiter(deps.config.perSenderPerMinute, 60);
     this.#perStore = new RateLimiter(deps.config.perStorePerMinute, 60);
   }
 
@@ -94,7 +100,17 @@ export class Recipient {
     });
     const u = user!;
     const { body, sender, hash } = v;
-    this.#perSender.take(mapKey(sender), now, 1, 'notifications from this sender');
+    // A mail bomb is many notifications to one user; a message to 10,000 users of this store is
+    // 10,000 notifications of one message. So: notifications per sender and recipient, and
+    // messages (not notifications) per sender.
+    const from = mapKey(sender);
+    this.#perPair.take(from + mapKey(body.recipient), now, 1, 'notifications from this sender to this user');
+    const msg = from + mapKey(body.id);
+    const counted = this.#counted.get(msg);
+    if (counted === undefined || counted <= now - 60) {
+      this.#perSender.take(from, now, 1, 'messages from this sender');
+      this.#counted.set(msg, now);
+    }
     // Anti-forgery: the sender's own signed *stores* assertion must name the sending store.
     const stores = await directory.storesOf(sender, body.store);
     if (!stores.includes(body.store)) throw new KeypostError('STORE_NOT_AUTHORIZED', `${body.store} does not serve this sender`);
