@@ -7,7 +7,8 @@
  *    separate process), one per request and in batches of 1,000 (what a sending store's
  *    outbox sends to one store, LIMITS.BATCH). All distinct, valid,
  *    device-signed, from many senders whose *stores* assertions the generator serves
- *    (first sight of every sender happens in the warm-up, and is reported). Greylisting
+ *    (first sight of every sender happens in the warm-up, and is reported); their signed
+ *    times advance one second per 5,000, as fresh notifications' would. Greylisting
  *    off, no proof of work. Interleaved in rounds with (a) Postfix smtp-source → smtp-sink
  *    on loopback (sink on core 1, source on core 0) and (b) the raw node:crypto Ed25519
  *    verify rate, run inside the store process on its core.
