@@ -97,6 +97,29 @@ describe('schema', () => {
   });
 });
 
+describe('schema, early version 2', () => {
+  test('an inbox with the replay key but the envelope mid-row (commits of 2026-11-23 before the fix) keeps its indexes', async () => {
+    const path = join(dir, 'k.db');
+    const early = new Database(path);
+    early.exec(`CREATE TABLE inbox (
+      seq INTEGER PRIMARY KEY AUTOINCREMENT, user BLOB NOT NULL, id BLOB NOT NULL, ntime INTEGER NOT NULL, hash BLOB NOT NULL,
+      notification BLOB NOT NULL, sender BLOB NOT NULL, sender_store TEXT NOT NULL, size INTEGER NOT NULL,
+      received INTEGER NOT NULL, state TEXT NOT NULL, envelope BLOB, attempts INTEGER NOT NULL DEFAULT 0,
+      next_attempt INTEGER NOT NULL, last_error TEXT, receipt_sent INTEGER NOT NULL DEFAULT 0);
+      CREATE UNIQUE INDEX inbox_replay ON inbox (ntime, hash);
+      CREATE INDEX inbox_user_seq ON inbox (user, seq);`);
+    early.prepare("INSERT INTO inbox (seq, user, id, ntime, hash, notification, sender, sender_store, size, received, state, next_attempt) VALUES (3, ?, ?, ?, ?, ?, ?, 'https://a.example', 10, ?, 'notified', ?)")
+      .run(bytes(32, 1), bytes(32, 2), T - 5, bytes(32, 3), bytes(40, 4), bytes(32, 5), T, T);
+    early.close();
+    const s = new SqliteStorage({ path });
+    const idx = (s.db.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'inbox' AND name NOT LIKE 'sqlite_%'").all() as { name: string }[]).map((r) => r.name).sort();
+    expect(idx).toEqual(['inbox_due', 'inbox_replay', 'inbox_user_seq']);
+    // The signed time survives (not replaced by the receipt time), so the replay key does.
+    expect(s.hasNotification(T - 5, bytes(32, 3))).toBe(true);
+    await s.close();
+  });
+});
+
 describe('inbox', () => {
   test('the replay key is the signed time with the hash: the same bytes again are a duplicate', async () => {
     const s = new SqliteStorage({ path: join(dir, 'k.db') });

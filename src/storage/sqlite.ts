@@ -86,7 +86,11 @@ function migrate(db: Database.Database) {
   const messages = columns('messages');
   const old = (cols: string[]) => cols.length > 0 && cols[cols.length - 1] !== 'envelope';
   if (!old(inbox) && !old(messages)) return;
-  if (old(inbox)) db.exec('DROP INDEX IF EXISTS inbox_due; DROP INDEX IF EXISTS inbox_hash; DROP INDEX IF EXISTS inbox_user_seq; ALTER TABLE inbox RENAME TO inbox_v1;');
+  // Index names move with a renamed table: drop them, so that SCHEMA builds them on the new one
+  // before the rows are copied.
+  if (old(inbox)) {
+    db.exec('DROP INDEX IF EXISTS inbox_due; DROP INDEX IF EXISTS inbox_hash; DROP INDEX IF EXISTS inbox_user_seq; DROP INDEX IF EXISTS inbox_replay; ALTER TABLE inbox RENAME TO inbox_v1;');
+  }
   if (old(messages)) db.exec('ALTER TABLE messages RENAME TO messages_v1;');
   db.exec(SCHEMA);
   if (old(inbox)) {
