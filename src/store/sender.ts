@@ -21,7 +21,7 @@ import { backoff, type StoreDeps } from './ports.js';
  */
 // Refusals that the same bytes will always get: no retransmission. (The signature checks are
 // here because this store does not verify its users' notifications: readOwnNotification.)
-const FINAL = new Set(['BLOCKED', 'NOT_A_RECIPIENT', 'BAD_SIGNATURE', 'CERT_INVALID', 'CERT_PURPOSE', 'KEY_INVALID', 'KEY_SMALL_ORDER', 'KEY_UNSUPPORTED', 'WIRE_MALFORMED', 'WIRE_NONCANONICAL', 'WIRE_TOO_LARGE', 'WIRE_UNKNOWN_FIELD', 'WIRE_MISSING_FIELD', 'WIRE_BAD_TYPE', 'WIRE_BAD_VERSION']);
+const FINAL = new Set(['BLOCKED', 'NOT_A_RECIPIENT', 'BAD_SIGNATURE', 'CERT_INVALID', 'CERT_PURPOSE', 'KEY_REVOKED', 'KEY_INVALID', 'KEY_SMALL_ORDER', 'KEY_UNSUPPORTED', 'WIRE_MALFORMED', 'WIRE_NONCANONICAL', 'WIRE_TOO_LARGE', 'WIRE_UNKNOWN_FIELD', 'WIRE_MISSING_FIELD', 'WIRE_BAD_TYPE', 'WIRE_BAD_VERSION']);
 
 /** Rows one outbox pass claims: a full batch for one store. */
 export const OUTBOX_PASS = 1000;
