@@ -99,11 +99,7 @@ export interface VerifiedNotification {
  * *stores* assertion names `body.store` is the caller's next check (it needs discovery).
  */
 export function verifyNotification(bytes: Uint8Array, check: NotificationCheck): VerifiedNotification {
-  if (bytes.length > LIMITS.NOTIFICATION) throw new KeypostError('WIRE_TOO_LARGE', `notification of ${bytes.length} bytes`);
-  const c = decode(Notification, bytes);
-  const body = decode(NotificationBody, c.body);
-  checkWindow(body, check.now, check.skew ?? DEFAULT_SKEW);
-  checkStoreUrl(body.store);
+  const { c, body } = readChecked(bytes, check.now, check.skew ?? DEFAULT_SKEW);
   if (check.isLocalRecipient && !check.isLocalRecipient(body.recipient)) throw new KeypostError('NOT_A_RECIPIENT', 'recipient is not served here');
   const hash = signedObjectKey(c);
   if (check.isReplay?.(hash, body)) throw new KeypostError('REPLAY', 'notification already received');
@@ -127,12 +123,18 @@ export function verifyNotification(bytes: Uint8Array, check: NotificationCheck):
  * what the recipient store proves again. The sender address is the claimed one, unverified.
  */
 export function readOwnNotification(bytes: Uint8Array, check: { now: number; skew?: number }): { body: Body; sender: Uint8Array } {
+  const { body } = readChecked(bytes, check.now, check.skew ?? DEFAULT_SKEW);
+  return { body, sender: addressOfUnchecked(body.sender) };
+}
+
+/** The checks both readers run first: size, decoding, lifetime and time window, store URL. */
+function readChecked(bytes: Uint8Array, now: number, skew: number) {
   if (bytes.length > LIMITS.NOTIFICATION) throw new KeypostError('WIRE_TOO_LARGE', `notification of ${bytes.length} bytes`);
   const c = decode(Notification, bytes);
   const body = decode(NotificationBody, c.body);
-  checkWindow(body, check.now, check.skew ?? DEFAULT_SKEW);
+  checkWindow(body, now, skew);
   checkStoreUrl(body.store);
-  return { body, sender: addressOfUnchecked(body.sender) };
+  return { c, body };
 }
 
 function checkWindow(body: Body, now: number, skew: number) {

@@ -27,8 +27,6 @@ export class Bounded<V> {
   }
 }
 
-export const keyOf = mapKey;
-
 /**
  * Per-user sets (block lists, contacts), loaded whole on first use. A user with more than
  * `maxPerUser` entries is not cached (`undefined`: ask the database), so memory stays bounded
@@ -45,7 +43,7 @@ export class UserSets {
 
   /** The user's set, loading it with `load` (which returns up to `maxPerUser + 1` keys). */
   of(user: Uint8Array, load: (limit: number) => string[]): Set<string> | undefined {
-    const k = keyOf(user);
+    const k = mapKey(user);
     let s = this.#sets.get(k);
     if (s === undefined) {
       const keys = load(this.maxPerUser + 1);
@@ -55,6 +53,6 @@ export class UserSets {
   }
 
   forget(user: Uint8Array): void {
-    this.#sets.delete(keyOf(user));
+    this.#sets.delete(mapKey(user));
   }
 }

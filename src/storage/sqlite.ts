@@ -15,8 +15,8 @@
 import { chmodSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { KeypostError } from '../errors.js';
-import { equal } from '../bytes/index.js';
-import { Bounded, keyOf, UserSets } from './cache.js';
+import { equal, mapKey } from '../bytes/index.js';
+import { Bounded, UserSets } from './cache.js';
 import type { Bytes, DeviceRow, InboxRow, NewInboxItem, NewMessage, OutboxRow, Storage, UserRow } from './types.js';
 
 const SCHEMA = `
@@ -119,7 +119,7 @@ const PARKED = Number.MAX_SAFE_INTEGER;
 const ANY_SENDER = new Uint8Array(0);
 const ANY_STORE = '';
 // Length-prefixed: a sender is 32 bytes or empty (any), so no two [sender, store] pairs share a key.
-const blockKey = (sender: Bytes, store: string) => `${sender.length}:${keyOf(sender)}${store}`;
+const blockKey = (sender: Bytes, store: string) => `${sender.length}:${mapKey(sender)}${store}`;
 
 type Row = Record<string, unknown>;
 const b = (v: unknown): Bytes => new Uint8Array(v as Buffer);
@@ -242,7 +242,7 @@ export class SqliteStorage implements Storage {
       this.db.exec(SCHEMA);
       this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
     }).immediate();
-    for (const r of this.db.prepare('SELECT key FROM revoked').all() as Row[]) this.#revoked.add(keyOf(b(r.key)));
+    for (const r of this.db.prepare('SELECT key FROM revoked').all() as Row[]) this.#revoked.add(mapKey(b(r.key)));
   }
 
   /** Queue a write; resolves after the transaction holding it has committed. */
@@ -305,7 +305,7 @@ export class SqliteStorage implements Storage {
   }
 
   getUser(address: Bytes) {
-    const k = keyOf(address);
+    const k = mapKey(address);
     let u = this.#users.get(k);
     if (u === undefined) {
       const r = this.#q('SELECT * FROM users WHERE address = ?').get(address) as Row | undefined;
@@ -316,7 +316,7 @@ export class SqliteStorage implements Storage {
 
   /** Every write to a user row calls this inside its transaction step. */
   #userChanged(address: Bytes) {
-    this.#users.delete(keyOf(address));
+    this.#users.delete(mapKey(address));
   }
 
   getDevice(key: Bytes) {
@@ -333,12 +333,12 @@ export class SqliteStorage implements Storage {
       if (Number(n.n) <= 1) throw new KeypostError('INVALID_ARGUMENT', 'this is your only device here: add another one first');
       this.#q('DELETE FROM devices WHERE key = ?').run(key);
       this.#q('INSERT OR IGNORE INTO revoked (key, user, revocation, time) VALUES (?, ?, ?, ?)').run(key, user, revocation, now);
-      this.#revoked.add(keyOf(key));
+      this.#revoked.add(mapKey(key));
     });
   }
 
   isRevokedKey(key: Bytes) {
-    return this.#revoked.size > 0 && this.#revoked.has(keyOf(key));
+    return this.#revoked.size > 0 && this.#revoked.has(mapKey(key));
   }
 
   addDevice(d: DeviceRow) {
@@ -632,9 +632,9 @@ export class SqliteStorage implements Storage {
   }
 
   isContact(user: Bytes, contact: Bytes) {
-    const set = this.#contacts.of(user, (n) => (this.#q('SELECT contact FROM contacts WHERE user = ? LIMIT ?').all(user, n) as Row[]).map((r) => keyOf(b(r.contact))));
+    const set = this.#contacts.of(user, (n) => (this.#q('SELECT contact FROM contacts WHERE user = ? LIMIT ?').all(user, n) as Row[]).map((r) => mapKey(b(r.contact))));
     if (!set) return !!this.#q('SELECT 1 FROM contacts WHERE user = ? AND contact = ?').get(user, contact);
-    return set.has(keyOf(contact));
+    return set.has(mapKey(contact));
   }
 
   // ---- replay protection across restarts ------------------------------------------------------
